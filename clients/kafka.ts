@@ -63,7 +63,7 @@ function toHeaders(headers: Kafka.MessageHeader[] | undefined): Headers {
   return out;
 }
 
-/** A producer whose `send` resolves once the broker acknowledged every record (acks=all, idempotent). */
+/** A producer whose `send` resolves once the broker acknowledged every record (idempotent, hence acks=all). */
 export class Producer {
   private readonly client: Kafka.Producer;
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
@@ -74,7 +74,6 @@ export class Producer {
       ...baseConfig(config, clientId),
       dr_cb: true,
       'enable.idempotence': true,
-      acks: -1,
       'linger.ms': 5,
       ...extra,
     });
@@ -202,7 +201,11 @@ export class Consumer {
     }
   }
 
+  /** Leaves the group at once, so its partitions move to the other members without a session timeout. */
   async disconnect(): Promise<void> {
+    // node-rdkafka's disconnect alone leaves the member registered until session.timeout.ms (45 s) passes:
+    // the next member of the group would wait that long for its partitions.
+    if (this.client.isConnected()) this.client.unsubscribe();
     await new Promise<void>((resolve) => this.client.disconnect(() => resolve()));
   }
 }
@@ -213,7 +216,8 @@ export function nextOffsets(records: readonly ConsumedRecord[]): TopicOffset[] {
   for (const r of records) {
     const key = `${r.topic}\u0000${r.partition}`;
     const current = next.get(key);
-    if (!current || current.offset <= r.offset) next.set(key, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    if (!current || current.offset <= r.offset)
+      next.set(key, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
   }
   return [...next.values()];
 }
@@ -275,7 +279,9 @@ export class Admin {
     if (!this.connected) {
       await new Promise<void>((resolve, reject) =>
         this.metadataClient.connect({ timeout: timeoutMs }, (error) =>
-          error ? reject(kafkaError(`connect to ${endpoints(this.config).kafkaBootstrap}`, error)) : resolve(),
+          error
+            ? reject(kafkaError(`connect to ${endpoints(this.config).kafkaBootstrap}`, error))
+            : resolve(),
         ),
       );
       this.connected = true;

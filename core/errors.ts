@@ -19,6 +19,8 @@ export const ErrorCodes = {
   SERIALIZATION_FAILED: 'ENCORE_SERIALIZATION_FAILED',
   /** Kafka refused or failed an operation (produce, commit, admin). */
   KAFKA_FAILED: 'ENCORE_KAFKA_FAILED',
+  /** The schema registry could not be reached or refused a request (other than an incompatible schema). */
+  REGISTRY_FAILED: 'ENCORE_REGISTRY_FAILED',
   /** ClickHouse refused or failed a query or insert. */
   CLICKHOUSE_FAILED: 'ENCORE_CLICKHOUSE_FAILED',
   /** Waiting for something (a server, a record) took longer than allowed. */

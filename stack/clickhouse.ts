@@ -20,7 +20,11 @@ export const clickhouse: Component = {
   ports: (config) => [
     { key: 'clickhouse.httpPort', host: config.clickhouse.host, port: config.clickhouse.httpPort },
     { key: 'clickhouse.tcpPort', host: config.clickhouse.host, port: config.clickhouse.tcpPort },
-    { key: 'clickhouse.interserverPort', host: config.clickhouse.host, port: config.clickhouse.interserverPort },
+    {
+      key: 'clickhouse.interserverPort',
+      host: config.clickhouse.host,
+      port: config.clickhouse.interserverPort,
+    },
   ],
 
   async install() {

@@ -73,7 +73,11 @@ export function isAlive(pid: number): boolean {
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
-export async function stopDaemon(pid: number, pidFile: string, graceMs = 30_000): Promise<'stopped' | 'killed'> {
+export async function stopDaemon(
+  pid: number,
+  pidFile: string,
+  graceMs = 30_000,
+): Promise<'stopped' | 'killed'> {
   let outcome: 'stopped' | 'killed' = 'stopped';
   signal(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;

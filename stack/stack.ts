@@ -93,10 +93,14 @@ async function waitHealthy(ctx: StackContext, component: Component, pid: number,
   const [primary] = component.ports(ctx.config);
   while (Date.now() < deadline) {
     if (!isAlive(pid)) {
-      throw componentError(component.name, `the server exited during start; see ${logFile}:\n${tail(logFile)}`);
+      throw componentError(
+        component.name,
+        `the server exited during start; see ${logFile}:\n${tail(logFile)}`,
+      );
     }
     // The cheap TCP probe first: protocol checks on a closed port cost a client timeout each.
-    if ((!primary || (await portAccepts(primary.host, primary.port))) && (await component.healthy(ctx))) return;
+    if ((!primary || (await portAccepts(primary.host, primary.port))) && (await component.healthy(ctx)))
+      return;
     await sleep(250);
   }
   throw new EncoreError(
@@ -134,7 +138,8 @@ export async function status(config: Config): Promise<ComponentStatus[]> {
         .ports(config)
         .map((p) => `${p.host}:${p.port}`)
         .join(' ');
-      if (pid === undefined) return { name: component.name, state: 'stopped' as const, ports, logFile: f.logFile };
+      if (pid === undefined)
+        return { name: component.name, state: 'stopped' as const, ports, logFile: f.logFile };
       const healthy = await component.healthy(ctx);
       return {
         name: component.name,

@@ -1,0 +1,31 @@
+/** Fixture builder: a valid listening event, with whatever fields a test cares about overridden. */
+import type { AppContext, ListeningEvent } from '../../schemas/types.generated.ts';
+
+export function listeningEvent(
+  overrides: Partial<Omit<ListeningEvent, 'context'>> & { context?: Partial<AppContext> },
+): ListeningEvent {
+  const { context, ...fields } = overrides;
+  return {
+    eventId: 'event-1',
+    userId: 'user-1',
+    type: 'PLAY',
+    timestamp: Date.UTC(2026, 10, 23, 12, 0, 0),
+    songId: 'song-1',
+    positionMs: 0,
+    seekToMs: null,
+    searchQuery: null,
+    device: 'MOBILE',
+    ...fields,
+    context: {
+      appVersion: '8.9.1',
+      os: 'android',
+      country: 'SE',
+      source: 'PLAYLIST',
+      sourceId: 'playlist-1',
+      recommendationId: null,
+      shuffle: false,
+      timezoneOffsetMinutes: 60,
+      ...context,
+    },
+  };
+}
