@@ -9,7 +9,11 @@ import { Command, Option } from 'commander';
 import { type Config, loadConfig } from '../core/config.ts';
 import { isEncoreError } from '../core/errors.ts';
 import { setLogLevel } from '../core/log.ts';
+import { serveMetrics } from '../core/metrics.ts';
 import { COMPONENTS, down, status, up } from '../stack/stack.ts';
+import { runEventsToClickHouse } from '../topology/events-to-clickhouse.ts';
+import { demo } from './demo.ts';
+import { runTests } from './test-suite.ts';
 
 function config(options: { config?: string }): Config {
   const loaded = loadConfig({ file: options.config });
@@ -32,6 +36,61 @@ const program = new Command('encore')
   .description('Real-time, disengagement-aware music recommendations on Kafka')
   .addOption(new Option('-c, --config <file>', 'JSON config file (also ENCORE_CONFIG)'))
   .showHelpAfterError();
+
+/** Aborts on the first SIGINT/SIGTERM so jobs stop gracefully (commit, disconnect); a second one kills. */
+function shutdownSignal(): AbortSignal {
+  const controller = new AbortController();
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(name, () => {
+      console.error(`\nencore: ${name} received, stopping gracefully (again to force)`);
+      controller.abort();
+      process.once(name, () => process.exit(130));
+    });
+  }
+  return controller.signal;
+}
+
+const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+program
+  .command('demo')
+  .description('the pipeline on the local stack, with synthetic listeners and a live summary')
+  .option('--seconds <n>', 'how long to produce events', positiveInt('seconds'), 30)
+  .option('--rate <n>', 'events per second', positiveInt('rate'), 500)
+  .option('--users <n>', 'synthetic listeners', positiveInt('users'), 1000)
+  .option('--seed <n>', 'random seed (same seed, same events)', positiveInt('seed'), 42)
+  .action(async (options: { seconds: number; rate: number; users: number; seed: number }) => {
+    await demo(config(program.opts()), { ...options, signal: shutdownSignal() });
+  });
+
+program
+  .command('run')
+  .description('the job alone, against the Kafka, registry and ClickHouse the config names (deployments)')
+  .action(async () => {
+    const loaded = config(program.opts());
+    const metrics = loaded.metrics.port
+      ? await serveMetrics(loaded.metrics.host, loaded.metrics.port)
+      : undefined;
+    try {
+      await runEventsToClickHouse(loaded, { signal: shutdownSignal() });
+    } finally {
+      metrics?.close();
+    }
+  });
+
+program
+  .command('test')
+  .description('lint, type-check, start the local stack and run every test suite')
+  .option('--unit', 'unit tests only (no stack)')
+  .option('--down', 'stop the stack afterwards (default under CI=true)')
+  .argument('[filters...]', 'only test files whose path contains one of these')
+  .action(async (filters: string[], options: { unit?: boolean; down?: boolean }) => {
+    await runTests(config(program.opts()), { ...options, filter: filters });
+  });
 
 const stack = program.command('stack').description('the local Kafka, schema registry and ClickHouse');
 
