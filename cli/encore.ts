@@ -4,9 +4,10 @@
  *   encore run                  the job alone, against the servers the config names (deployments)
  *   encore test [--unit]        lint, type-check, start the stack, run the test suites
  *   encore stack up|down|status [components...]
+ *   encore config               every config key, its ENCORE_* variable and its effective value
  */
 import { Command, Option } from 'commander';
-import { type Config, loadConfig } from '../core/config.ts';
+import { type Config, configLeaves, envName, loadConfig } from '../core/config.ts';
 import { isEncoreError } from '../core/errors.ts';
 import { setLogLevel } from '../core/log.ts';
 import { serveMetrics } from '../core/metrics.ts';
@@ -90,6 +91,18 @@ program
   .argument('[filters...]', 'only test files whose path contains one of these')
   .action(async (filters: string[], options: { unit?: boolean; down?: boolean }) => {
     await runTests(config(program.opts()), { ...options, filter: filters });
+  });
+
+program
+  .command('config')
+  .description('every config key with its environment variable and effective value (secrets hidden)')
+  .action(() => {
+    const loaded = config(program.opts());
+    for (const leaf of configLeaves()) {
+      const value = leaf.path.reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], loaded);
+      const shown = leaf.path.at(-1) === 'password' ? (value ? '[set]' : '[empty]') : JSON.stringify(value);
+      console.log(`${leaf.path.join('.').padEnd(32)} ${envName(leaf.path).padEnd(40)} ${shown}`);
+    }
   });
 
 const stack = program.command('stack').description('the local Kafka, schema registry and ClickHouse');

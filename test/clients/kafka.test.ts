@@ -13,7 +13,13 @@ const record = (topic: string, partition: number, offset: number): ConsumedRecor
 });
 
 it('commits, per partition, one past the highest offset processed', () => {
-  const offsets = nextOffsets([record('a', 0, 5), record('a', 1, 9), record('a', 0, 7), record('b', 0, 1), record('a', 0, 6)]);
+  const offsets = nextOffsets([
+    record('a', 0, 5),
+    record('a', 1, 9),
+    record('a', 0, 7),
+    record('b', 0, 1),
+    record('a', 0, 6),
+  ]);
   assert.deepEqual(
     offsets.sort((x, y) => x.topic.localeCompare(y.topic) || x.partition - y.partition),
     [

@@ -36,7 +36,10 @@ describe('validateListeningEvent', () => {
       () => validateListeningEvent(listeningEvent({ timestamp: now + MAX_CLOCK_SKEW_MS + 1 }), now),
       rejected(/more than a day in the future/),
     );
-    assert.throws(() => validateListeningEvent(listeningEvent({ timestamp: 5 }), now), rejected(/before 2000/));
+    assert.throws(
+      () => validateListeningEvent(listeningEvent({ timestamp: 5 }), now),
+      rejected(/before 2000/),
+    );
     assert.throws(
       () => validateListeningEvent(listeningEvent({ eventId: ' ', userId: '', timestamp: now }), now),
       rejected(/eventId is empty/, /userId is empty/),
@@ -54,7 +57,11 @@ describe('validateListeningEvent', () => {
       rejected(/type is UNKNOWN/),
     );
     assert.throws(
-      () => validateListeningEvent(listeningEvent({ timestamp: now, context: { timezoneOffsetMinutes: 900 } }), now),
+      () =>
+        validateListeningEvent(
+          listeningEvent({ timestamp: now, context: { timezoneOffsetMinutes: 900 } }),
+          now,
+        ),
       rejected(/outside ±14 h/),
     );
   });
