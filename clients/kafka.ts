@@ -69,14 +69,22 @@ export class Producer {
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 0;
 
-  constructor(config: Config, clientId: string, extra: Kafka.ProducerGlobalConfig = {}) {
-    this.client = new Kafka.Producer({
-      ...baseConfig(config, clientId),
-      dr_cb: true,
-      'enable.idempotence': true,
-      'linger.ms': 5,
-      ...extra,
-    });
+  /** `transactionalId` makes the producer transactional (exactly-once); it fences older holders of the id. */
+  constructor(config: Config, clientId: string, options: { transactionalId?: string } = {}) {
+    this.client = new Kafka.Producer(
+      {
+        ...baseConfig(config, clientId),
+        dr_cb: true,
+        'enable.idempotence': true,
+        'linger.ms': 5,
+        ...(options.transactionalId
+          ? // A crashed holder's open transaction blocks read_committed readers until this passes.
+            { 'transactional.id': options.transactionalId, 'transaction.timeout.ms': 10_000 }
+          : {}),
+      },
+      // Java clients' partitioner: a key lands on the same partition whichever client produced it.
+      { partitioner: 'murmur2_random' },
+    );
     this.client.on('delivery-report', (error, report) => {
       const waiter = this.pending.get(report.opaque as number);
       if (!waiter) return;
@@ -122,6 +130,54 @@ export class Producer {
     return Promise.all(deliveries).then(() => undefined);
   }
 
+  initTransactions(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.initTransactions(timeoutMs, (error) =>
+        error ? reject(kafkaError('init transactions', error)) : resolve(),
+      ),
+    );
+  }
+
+  beginTransaction(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.beginTransaction((error) =>
+        error ? reject(kafkaError('begin transaction', error)) : resolve(),
+      ),
+    );
+  }
+
+  /** Adds the consumer's offsets to the open transaction: they commit (or abort) with its records. */
+  sendOffsetsToTransaction(
+    offsets: readonly TopicOffset[],
+    consumer: Consumer,
+    timeoutMs = 30_000,
+  ): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.sendOffsetsToTransaction(
+        offsets.map((o) => ({ ...o })),
+        consumer.native,
+        timeoutMs,
+        (error) => (error ? reject(kafkaError('send offsets to transaction', error)) : resolve()),
+      ),
+    );
+  }
+
+  commitTransaction(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.commitTransaction(timeoutMs, (error) =>
+        error ? reject(kafkaError('commit transaction', error)) : resolve(),
+      ),
+    );
+  }
+
+  abortTransaction(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.abortTransaction(timeoutMs, (error) =>
+        error ? reject(kafkaError('abort transaction', error)) : resolve(),
+      ),
+    );
+  }
+
   flush(timeoutMs = 30_000): Promise<void> {
     return new Promise((resolve, reject) =>
       this.client.flush(timeoutMs, (error) => (error ? reject(kafkaError('flush', error)) : resolve())),
@@ -140,6 +196,19 @@ export interface ConsumerOptions {
   /** read_committed hides records of aborted and still-open transactions. */
   isolation?: 'read_committed' | 'read_uncommitted';
   fromBeginning?: boolean;
+  /**
+   * Told of partitions gained and lost, synchronously, inside `poll` (where librdkafka delivers rebalances).
+   * The consumer assigns and unassigns itself; the hooks only update the caller's bookkeeping.
+   */
+  onAssign?: (partitions: TopicPartition[]) => void;
+  onRevoke?: (partitions: TopicPartition[]) => void;
+  /** How soon the group gives a silent member's partitions to others (librdkafka's default: 45 s). */
+  sessionTimeoutMs?: number;
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
 }
 
 /** A group consumer with manual offset commits: nothing is committed until the caller says so. */
@@ -149,6 +218,7 @@ export class Consumer {
 
   constructor(config: Config, clientId: string, options: ConsumerOptions) {
     this.topics = options.topics;
+    const { onAssign, onRevoke } = options;
     this.client = new Kafka.KafkaConsumer(
       {
         ...baseConfig(config, clientId),
@@ -156,6 +226,25 @@ export class Consumer {
         'enable.auto.commit': false,
         'isolation.level': options.isolation ?? 'read_committed',
         'partition.assignment.strategy': 'cooperative-sticky',
+        ...(options.sessionTimeoutMs ? { 'session.timeout.ms': options.sessionTimeoutMs } : {}),
+        ...(onAssign || onRevoke
+          ? {
+              rebalance_cb(
+                this: Kafka.KafkaConsumer,
+                error: Kafka.LibrdKafkaError,
+                assignment: Kafka.Assignment[],
+              ) {
+                const partitions = assignment.map(({ topic, partition }) => ({ topic, partition }));
+                if (error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
+                  this.incrementalAssign(assignment);
+                  onAssign?.(partitions);
+                } else {
+                  onRevoke?.(partitions);
+                  this.incrementalUnassign(assignment);
+                }
+              },
+            }
+          : {}),
       },
       { 'auto.offset.reset': options.fromBeginning === false ? 'latest' : 'earliest' },
     );
@@ -192,6 +281,36 @@ export class Consumer {
     });
   }
 
+  /** For the transactional producer, which commits offsets on the group's behalf. */
+  get native(): Kafka.KafkaConsumer {
+    return this.client;
+  }
+
+  /** The group's committed offsets (next to read) for the partitions; -1001 where none is committed. */
+  committed(partitions: readonly TopicPartition[], timeoutMs = 10_000): Promise<TopicOffset[]> {
+    return new Promise((resolve, reject) =>
+      this.client.committed(
+        partitions.map((p) => ({ ...p })),
+        timeoutMs,
+        (error, offsets) =>
+          error
+            ? reject(kafkaError('committed offsets', error))
+            : resolve(
+                offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset ?? -1001 })),
+              ),
+      ),
+    );
+  }
+
+  /** Rewinds a partition, e.g. to re-read records whose transaction was aborted. */
+  seek(offset: TopicOffset, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.seek({ ...offset }, timeoutMs, (error) =>
+        error ? reject(kafkaError('seek', error)) : resolve(),
+      ),
+    );
+  }
+
   commit(offsets: readonly TopicOffset[]): void {
     if (offsets.length === 0) return;
     try {
@@ -220,6 +339,78 @@ export function nextOffsets(records: readonly ConsumedRecord[]): TopicOffset[] {
       next.set(key, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
   }
   return [...next.values()];
+}
+
+/**
+ * Reads one partition from `from` up to (not including) its end as of now, outside any consumer group:
+ * how a task restores its state stores. With read_committed, the end is the last stable offset.
+ */
+export async function readPartition(
+  config: Config,
+  topic: string,
+  partition: number,
+  options: { from?: number; until?: number; onRecord: (record: ConsumedRecord) => void | Promise<void> },
+): Promise<number> {
+  const client = new Kafka.KafkaConsumer(
+    {
+      ...baseConfig(config, 'restore'),
+      'group.id': `${config.appId}-restore`,
+      'enable.auto.commit': false,
+      'isolation.level': 'read_committed',
+    },
+    {},
+  );
+  await new Promise<void>((resolve, reject) =>
+    client.connect({ timeout: 30_000 }, (error) =>
+      error ? reject(kafkaError('restore connect', error)) : resolve(),
+    ),
+  );
+  try {
+    const end =
+      options.until ??
+      (await new Promise<number>((resolve, reject) =>
+        client.queryWatermarkOffsets(topic, partition, 10_000, (error, offsets) =>
+          error
+            ? reject(kafkaError(`watermarks of ${topic}-${partition}`, error))
+            : resolve(offsets.highOffset),
+        ),
+      ));
+    const from = options.from ?? 0;
+    if (end <= from) return 0;
+    client.assign([{ topic, partition, offset: from }]);
+    client.setDefaultConsumeTimeout(200);
+    let read = 0;
+    let position = from;
+    // Transaction markers take offsets too, so the last record may sit below `end`: stop when caught up.
+    let idlePolls = 0;
+    while (position < end && idlePolls < 10) {
+      const batch = await new Promise<Kafka.Message[]>((resolve, reject) =>
+        client.consume(1000, (error, messages) =>
+          error ? reject(kafkaError('restore', error)) : resolve(messages),
+        ),
+      );
+      idlePolls = batch.length === 0 ? idlePolls + 1 : 0;
+      for (const m of batch) {
+        position = m.offset + 1;
+        if (m.offset >= end) continue;
+        read++;
+        await options.onRecord({
+          topic: m.topic,
+          partition: m.partition,
+          offset: m.offset,
+          key: typeof m.key === 'string' ? Buffer.from(m.key) : (m.key ?? null),
+          value: m.value ?? null,
+          timestamp: m.timestamp ?? 0,
+          headers: toHeaders(m.headers),
+        });
+      }
+      const [current] = client.position([{ topic, partition }]);
+      if (current?.offset !== undefined && current.offset >= 0) position = Math.max(position, current.offset);
+    }
+    return read;
+  } finally {
+    await new Promise<void>((resolve) => client.disconnect(() => resolve()));
+  }
 }
 
 export interface ClusterInfo {

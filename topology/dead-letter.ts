@@ -2,7 +2,7 @@
  * The dead-letter topic: a record that cannot be processed is kept there whole (key, value and headers
  * untouched) with where it came from and why, and processing goes on. Nothing is dropped silently.
  */
-import type { ConsumedRecord, OutgoingRecord, Producer } from '../clients/kafka.ts';
+import type { ConsumedRecord, OutgoingRecord } from '../clients/kafka.ts';
 import { deadLetters } from '../core/metrics.ts';
 import { Contracts } from '../schemas/contracts.ts';
 import type { SchemaRegistry } from '../schemas/registry.ts';
@@ -17,23 +17,20 @@ export interface Rejection {
   message: string;
 }
 
-export class DeadLetterPublisher {
-  private readonly producer: Producer;
+export class DeadLetters {
   private readonly topic: string;
   private readonly stage: string;
   private readonly serde: AvroSerde<DeadLetter>;
 
-  constructor(producer: Producer, registry: SchemaRegistry, topic: string, stage: string) {
-    this.producer = producer;
+  constructor(registry: SchemaRegistry, topic: string, stage: string) {
     this.topic = topic;
     this.stage = stage;
     this.serde = new AvroSerde(registry, valueSubject(topic), Contracts.deadLetter);
   }
 
-  /** Publishes the rejections and resolves once the broker has them all. */
-  async publish(rejections: readonly Rejection[]): Promise<void> {
-    if (rejections.length === 0) return;
-    const records: OutgoingRecord[] = await Promise.all(
+  /** The dead-letter records for the rejections; the caller produces them (in its transaction, if any). */
+  encode(rejections: readonly Rejection[]): Promise<OutgoingRecord[]> {
+    return Promise.all(
       rejections.map(async ({ record, reason, message }) => {
         deadLetters.inc({ stage: this.stage, reason });
         return {
@@ -55,6 +52,5 @@ export class DeadLetterPublisher {
         };
       }),
     );
-    await this.producer.send(records);
   }
 }

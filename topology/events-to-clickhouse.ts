@@ -22,7 +22,7 @@ import type { ListeningEvent } from '../schemas/types.generated.ts';
 import { validateListeningEvent } from '../schemas/validation.ts';
 import { type EventRow, EventsSink, eventRow } from '../sinks/events.ts';
 import { migrate } from '../sinks/migrate.ts';
-import { DeadLetterPublisher, type Rejection } from './dead-letter.ts';
+import { DeadLetters, type Rejection } from './dead-letter.ts';
 
 const log = logger('events-to-clickhouse');
 const STAGE = 'events-to-clickhouse';
@@ -63,7 +63,7 @@ export async function runEventsToClickHouse(config: Config, options: JobOptions)
   });
   const db = new ClickHouse(config);
   const sink = new EventsSink(db);
-  const deadLetters = new DeadLetterPublisher(producer, registry, t.deadLetter.name, STAGE);
+  const deadLetters = new DeadLetters(registry, t.deadLetter.name, STAGE);
   await Promise.all([producer.connect(), consumer.connect()]);
   log.info({ topic: t.listeningEvents.name, table: `${db.database}.events` }, 'running');
   try {
@@ -89,7 +89,7 @@ export async function runEventsToClickHouse(config: Config, options: JobOptions)
         if (options.signal.aborted) break; // stopped mid-retry: leave the batch uncommitted for the next run
         throw error;
       }
-      await deadLetters.publish(rejections);
+      if (rejections.length > 0) await producer.send(await deadLetters.encode(rejections));
       consumer.commit(nextOffsets(records));
       timer();
       options.onBatch?.({ consumed: records.length, inserted: rows.length, deadLettered: rejections.length });

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Config, loadConfig } from '../../core/config.ts';
 
-export function isolatedConfig(name: string, overrides: Partial<Pick<Config, 'kafka'>> = {}): Config {
+export function isolatedConfig(name: string, overrides: { kafka?: Partial<Config['kafka']> } = {}): Config {
   const base = loadConfig();
   const suffix = randomUUID().slice(0, 8);
   return {

@@ -7,8 +7,8 @@ import type { ProcessorSupplier } from './api.ts';
 
 /** Values on the wire. Keys are UTF-8 strings everywhere in Encore, so only values have a serde. */
 export interface ValueSerde<V> {
-  serialize(topic: string, value: V): Promise<Buffer> | Buffer;
-  deserialize(topic: string, bytes: Buffer | null): Promise<V> | V;
+  serialize(value: V): Promise<Buffer> | Buffer;
+  deserialize(bytes: Buffer | null): Promise<V> | V;
 }
 
 export interface SourceNode {

@@ -1,0 +1,170 @@
+/**
+ * The streams runtime against the real broker: delivery guarantees across SIGKILL, poison pills.
+ * The application runs as a child process (fixtures/count-app.ts) so it can really be killed.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Admin, type ConsumedRecord, type OutgoingRecord } from '../../../clients/kafka.ts';
+import type { Config } from '../../../core/config.ts';
+import { SchemaRegistry } from '../../../schemas/registry.ts';
+import { AvroSerde } from '../../../schemas/serde.ts';
+import { topics, valueSubject } from '../../../schemas/topics.ts';
+import { isolatedConfig } from '../../helpers/env.ts';
+import { listeningEvent } from '../../helpers/events.ts';
+import { produce, readTopic } from '../../helpers/kafka.ts';
+
+const app = fileURLToPath(new URL('./fixtures/count-app.ts', import.meta.url));
+const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+
+function start(config: Config, instanceId: string, guarantee: string, maxBatch: number) {
+  const child = spawn(
+    process.execPath,
+    [app, JSON.stringify(config), instanceId, guarantee, String(maxBatch)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ENCORE_LOG_LEVEL: 'warn' },
+    },
+  );
+  let committed = 0;
+  const waiters: { atLeast: number; resolve: () => void }[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => {
+    for (const match of chunk.toString().matchAll(/committed (\d+)/g)) committed += Number(match[1]);
+    for (const w of waiters.filter((w) => committed >= w.atLeast)) w.resolve();
+  });
+  return {
+    child,
+    /** Resolves once the app has committed at least `n` input records. */
+    committed: (atLeast: number) =>
+      new Promise<void>((resolve, reject) => {
+        if (committed >= atLeast) return resolve();
+        waiters.push({ atLeast, resolve });
+        child.once('exit', (code) =>
+          reject(new Error(`the app exited (${code}) after ${committed} records`)),
+        );
+      }),
+  };
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) =>
+    child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
+}
+
+/** Per user, the counts the output holds, in partition order: exactly once means 1, 2, ..., n. */
+function countsByUser(records: ConsumedRecord[]): Map<string, number[]> {
+  const byUser = new Map<string, number[]>();
+  for (const r of [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+    const user = r.key!.toString();
+    byUser.set(user, [...(byUser.get(user) ?? []), JSON.parse(r.value!.toString()) as number]);
+  }
+  return byUser;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+describe('streams runtime on the real broker', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  async function setUp(name: string) {
+    const config = isolatedConfig(name, { kafka: { partitions: 4 } });
+    const t = topics(config);
+    const admin = new Admin(config);
+    await admin.ensureTopics([
+      t.listeningEvents,
+      t.deadLetter,
+      { ...t.listeningEvents, name: `${config.appId}-counts` },
+    ]);
+    const registry = new SchemaRegistry(config);
+    const serde = new AvroSerde(registry, valueSubject(t.listeningEvents.name), t.listeningEvents.contract);
+    cleanups.push(async () => {
+      const existing = (await admin.describeCluster()).topics.map((x) => x.name);
+      await admin.deleteTopics(existing.filter((x) => x.startsWith(config.appId)));
+      await admin.close();
+      registry.close();
+    });
+    const events = async (users: number, perUser: number, from = 0): Promise<OutgoingRecord[]> => {
+      const out: OutgoingRecord[] = [];
+      for (let i = from; i < from + perUser; i++) {
+        for (let u = 0; u < users; u++) {
+          const event = listeningEvent({
+            eventId: `e-${u}-${i}`,
+            userId: `user-${u}`,
+            timestamp: T0 + i * 1000,
+          });
+          out.push({ topic: t.listeningEvents.name, key: event.userId, value: await serde.serialize(event) });
+        }
+      }
+      return out;
+    };
+    return { config, t, serde, events };
+  }
+
+  it('exactly-once: after SIGKILL mid-stream and a restart, every count appears exactly once', async () => {
+    const { config, events } = await setUp('eos-kill');
+    const users = 20;
+    const perUser = 40;
+    // Small batches make many transactions, so the kill lands mid-stream with work in flight.
+    await produce(config, await events(users, 30));
+    const first = start(config, 'instance-a', 'exactly-once', 10);
+    await first.committed(100);
+    first.child.kill('SIGKILL');
+    await exited(first.child);
+    // Records the dead instance never saw: their counts are right only if its state was restored.
+    await produce(config, await events(users, perUser - 30, 30));
+    // Same instance id: the restart fences the dead instance's open transaction at once.
+    const second = start(config, 'instance-a', 'exactly-once', 10);
+    try {
+      const output = await readTopic(config, `${config.appId}-counts`, users * perUser, {
+        timeoutMs: 90_000,
+        settleMs: 2_000,
+      });
+      const counts = countsByUser(output);
+      assert.equal(counts.size, users);
+      for (const [user, seen] of counts)
+        assert.deepEqual(seen, range(perUser), `${user}: each count once, in order`);
+    } finally {
+      second.child.kill('SIGTERM');
+      await exited(second.child);
+    }
+  });
+
+  it('sends poison pills and records that fail processing to the dead-letter topic and goes on', async () => {
+    const { config, t, serde, events } = await setUp('poison');
+    const valid = await events(4, 5);
+    const poison: OutgoingRecord[] = [
+      { topic: t.listeningEvents.name, key: 'user-0', value: Buffer.from('garbage') },
+      {
+        topic: t.listeningEvents.name,
+        key: 'user-1',
+        value: await serde.serialize(
+          listeningEvent({ userId: 'user-1', type: 'SEARCH', songId: null, searchQuery: 'boom' }),
+        ),
+      },
+    ];
+    await produce(config, [...valid.slice(0, 10), ...poison, ...valid.slice(10)]);
+    const running = start(config, 'instance-a', 'exactly-once', 100);
+    try {
+      const output = await readTopic(config, `${config.appId}-counts`, 20);
+      for (const [user, seen] of countsByUser(output)) assert.deepEqual(seen, range(5), user);
+      const letters = await readTopic(config, t.deadLetter.name, 2);
+      const deadLetters = new AvroSerde(
+        new SchemaRegistry(config),
+        valueSubject(t.deadLetter.name),
+        t.deadLetter.contract,
+      );
+      const reasons = await Promise.all(
+        letters.map(async (r) => (await deadLetters.deserialize(r.value)).reason),
+      );
+      assert.deepEqual(reasons.sort(), ['BAD_MAGIC_BYTE', 'PROCESSING_FAILED']);
+    } finally {
+      running.child.kill('SIGTERM');
+      await exited(running.child);
+    }
+  });
+});
