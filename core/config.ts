@@ -6,6 +6,7 @@
  * at start, not silently fall back to a default.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { z } from 'zod';
@@ -30,6 +31,24 @@ export const ConfigSchema = z.strictObject({
       host,
       /** Prometheus scrape port of the job (GET /metrics); 0 turns the endpoint off. */
       port: z.number().int().min(0).max(65535).default(9464),
+    })
+    .prefault({}),
+  streams: z
+    .strictObject({
+      guarantee: z.enum(['exactly-once', 'at-least-once']).default('exactly-once'),
+      /**
+       * Longest time between commits. 0 commits after every polled batch (lowest latency); more lets a
+       * transaction span several polls (fewer commits, more throughput).
+       */
+      commitIntervalMs: z.number().int().min(0).default(100),
+      /** Distinguishes the instances of one application (part of the transactional id); keep it across restarts. */
+      instanceId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/)
+        .default(hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'instance'),
+      /** A record that fails to process goes to the dead-letter topic, or stops the job. */
+      onProcessingError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
+      maxBatchRecords: z.number().int().min(1).default(2000),
     })
     .prefault({}),
   kafka: z

@@ -3,24 +3,28 @@
  * sub-topology and input partition, state stores restored from their changelogs before a task processes,
  * and two processing guarantees.
  *
- * exactly-once: each polled batch is one Kafka transaction holding the batch's output records, its store
- *   changes (changelog records) and its consumed offsets; it commits before the next poll. Rebalances are
- *   delivered inside poll, so a partition is never revoked while its work is uncommitted, and a crash aborts
- *   the open transaction: read_committed readers never see the batch, the next owner replays it from the
- *   committed offsets and restores the stores from committed changelog records only. The transactional id
- *   is `<appId>-<instanceId>`: a restarted instance fences its dead predecessor at once instead of leaving
- *   its transaction open until it times out.
- * at-least-once: outputs are acknowledged before offsets are committed; a crash replays the last batch.
+ * Work is committed every `streams.commitIntervalMs` (0: after every polled batch). Until then output records,
+ * store changes (changelog records) and consumed offsets wait in memory; a commit sends them together:
+ *
+ * exactly-once: as one Kafka transaction (records + changelog + offsets, begun and committed at the commit),
+ *   so no transaction is ever open while the consumer polls. A crash loses only uncommitted memory: the next
+ *   owner replays from the committed offsets with stores restored from committed changelog records.
+ *   The transactional id is `<appId>-<instanceId>`: a restarted instance fences its dead predecessor at once.
+ * at-least-once: outputs are acknowledged, then offsets committed; a crash replays since the last commit.
+ *
+ * A rebalance that takes partitions while work is uncommitted discards that work everywhere: every task is
+ * rebuilt from its changelog and the consumer rewinds to the committed offsets (Kafka Streams' "task
+ * corrupted" path). This is rare (only on rebalance) and keeps stores equal to what Kafka committed.
  */
 import { deserialize as v8Deserialize, serialize as v8Serialize } from 'node:v8';
 import {
   Admin,
   type ConsumedRecord,
   Consumer,
-  nextOffsets,
   type OutgoingRecord,
   Producer,
   readPartition,
+  type TopicOffset,
   type TopicPartition,
 } from '../../clients/kafka.ts';
 import type { Config } from '../../core/config.ts';
@@ -33,17 +37,17 @@ import type { SubTopology, Topology, ValueSerde } from './topology.ts';
 
 const log = logger('streams');
 
-export type ProcessingGuarantee = 'exactly-once' | 'at-least-once';
+/** What a running application reports, e.g. to a supervisor, a progress display or a test. */
+export interface StreamsListener {
+  /** After every commit: how many input records it covered. */
+  onCommit?(records: number): void;
+  /** After every rebalance, once the tasks are restored: the ids of the tasks this instance now runs. */
+  onTasks?(taskIds: string[]): void;
+}
 
 export interface StreamsOptions {
-  guarantee: ProcessingGuarantee;
-  /** Distinguishes instances of one application; part of the transactional id. */
-  instanceId: string;
-  /** What a record that fails to decode or to process becomes: a dead letter, or the end of the job. */
-  onError: 'dead-letter' | 'stop';
-  /** Encodes rejected records; they are produced in the same transaction as the batch. */
+  /** Encodes rejected records; they are produced in the same transaction as the work around them. */
   deadLetters: Pick<DeadLetters, 'encode'>;
-  maxBatchRecords?: number;
 }
 
 /** Internal topics (repartition, changelogs) carry values in V8's structured-clone format. */
@@ -67,6 +71,10 @@ export class KafkaStreams {
   private readonly gained: TopicPartition[] = [];
   private readonly lost: TopicPartition[] = [];
   private readonly outputs: PendingOutput[] = [];
+  private readonly rejected: Rejection[] = [];
+  /** Next offset to commit per `topic\u0000partition`. */
+  private readonly offsets = new Map<string, TopicOffset>();
+  private lastCommit = Date.now();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private partitionsByTopic = new Map<string, number>();
@@ -77,15 +85,19 @@ export class KafkaStreams {
     this.options = options;
   }
 
-  /** Creates internal topics, checks co-partitioning, then processes until `signal` aborts. */
-  async run(signal: AbortSignal, onCommit?: (records: number) => void): Promise<void> {
+  /**
+   * Creates internal topics, checks co-partitioning, then processes until `signal` aborts; on the way out it
+   * commits what it processed.
+   */
+  async run(signal: AbortSignal, listener: StreamsListener = {}): Promise<void> {
     await this.prepareTopics();
+    const { streams } = this.config;
     const sourceTopics = this.topology.subtopologies.flatMap((s) => s.sourceTopics);
-    const exactlyOnce = this.options.guarantee === 'exactly-once';
-    this.producer = new Producer(this.config, `streams-${this.options.instanceId}`, {
-      ...(exactlyOnce ? { transactionalId: `${this.config.appId}-${this.options.instanceId}` } : {}),
+    const exactlyOnce = streams.guarantee === 'exactly-once';
+    this.producer = new Producer(this.config, `streams-${streams.instanceId}`, {
+      ...(exactlyOnce ? { transactionalId: `${this.config.appId}-${streams.instanceId}` } : {}),
     });
-    this.consumer = new Consumer(this.config, `streams-${this.options.instanceId}`, {
+    this.consumer = new Consumer(this.config, `streams-${streams.instanceId}`, {
       groupId: this.config.appId,
       topics: [...new Set(sourceTopics)],
       isolation: 'read_committed',
@@ -97,23 +109,73 @@ export class KafkaStreams {
     await this.producer.connect();
     if (exactlyOnce) await this.producer.initTransactions();
     await this.consumer.connect();
-    log.info({ guarantee: this.options.guarantee, instance: this.options.instanceId }, 'streams running');
+    log.info({ guarantee: streams.guarantee, instance: streams.instanceId }, 'streams running');
+    let processed = 0;
     try {
       while (!signal.aborted) {
-        const records = await this.consumer.poll(this.options.maxBatchRecords ?? 2000, 100);
-        await this.applyRebalance();
-        if (records.length === 0) {
-          for (const task of this.tasks.values()) task.punctuateWallClock();
-          if (this.outputs.length === 0) continue;
+        const records = await this.consumer.poll(streams.maxBatchRecords, 100);
+        if (this.lost.length > 0 && this.uncommitted()) {
+          await this.discardUncommitted();
+          listener.onTasks?.([...this.tasks.keys()]);
+          processed = 0;
+          continue;
         }
-        await this.processBatch(records);
-        onCommit?.(records.length);
+        if (this.gained.length > 0 || this.lost.length > 0) {
+          await this.applyRebalance();
+          listener.onTasks?.([...this.tasks.keys()]);
+        }
+        if (records.length > 0) await this.processRecords(records);
+        else for (const task of this.tasks.values()) task.punctuateWallClock();
+        processed += records.length;
+        if (this.uncommitted() && Date.now() - this.lastCommit >= streams.commitIntervalMs) {
+          await this.commit();
+          listener.onCommit?.(processed);
+          processed = 0;
+        }
+      }
+      if (this.uncommitted()) {
+        await this.commit();
+        listener.onCommit?.(processed);
       }
     } finally {
       for (const task of this.tasks.values()) task.close();
       this.tasks.clear();
       await Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect()]);
-      log.info({ instance: this.options.instanceId }, 'streams stopped');
+      log.info({ instance: streams.instanceId }, 'streams stopped');
+    }
+  }
+
+  private uncommitted(): boolean {
+    return this.offsets.size > 0 || this.outputs.length > 0 || this.rejected.length > 0;
+  }
+
+  /** Drops uncommitted work: tasks rebuilt from their changelogs, positions back to the committed offsets. */
+  private async discardUncommitted() {
+    log.warn(
+      { tasks: this.tasks.size },
+      'partitions revoked with uncommitted work: rebuilding tasks from changelogs',
+    );
+    this.outputs.length = 0;
+    this.rejected.length = 0;
+    this.offsets.clear();
+    const retained = [...this.tasks.values()];
+    for (const task of retained) task.close();
+    this.tasks.clear();
+    // Every source partition of the retained tasks is re-created (and restored) as if newly assigned.
+    const lost = new Set(this.lost.map((p) => `${p.topic}\u0000${p.partition}`));
+    for (const task of retained) {
+      for (const topic of task.subtopology.sourceTopics) {
+        if (!lost.has(`${topic}\u0000${task.partition}`))
+          this.gained.push({ topic, partition: task.partition });
+      }
+    }
+    this.lost.length = 0;
+    const rewind = [...this.gained];
+    await this.applyRebalance();
+    const committed = await this.consumer!.committed(rewind);
+    for (const position of committed) {
+      // -2 is librdkafka's "beginning": nothing was committed for the partition yet.
+      await this.consumer!.seek({ ...position, offset: position.offset >= 0 ? position.offset : -2 });
     }
   }
 
@@ -207,19 +269,22 @@ export class KafkaStreams {
     return sink.serde;
   }
 
-  private async processBatch(records: ConsumedRecord[]) {
-    const rejected: Rejection[] = [];
-    const touched = new Set<Task>();
+  private async processRecords(records: ConsumedRecord[]) {
     for (const record of records) {
       const sub = this.topology.subtopologyOf(record.topic)!;
       const task = this.tasks.get(this.taskId(sub, record.partition));
       if (!task) continue; // revoked within this poll: its new owner processes it
+      this.offsets.set(`${record.topic}\u0000${record.partition}`, {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset + 1,
+      });
       let value: unknown;
       try {
         value = await this.sourceSerde(record.topic).deserialize(record.value);
       } catch (error) {
         if (!(error instanceof DeserializationError)) throw error;
-        rejected.push({ record, reason: error.reason, message: error.message });
+        this.rejected.push({ record, reason: error.reason, message: error.message });
         continue;
       }
       try {
@@ -228,23 +293,27 @@ export class KafkaStreams {
           { key: record.key?.toString() ?? '', value, timestamp: record.timestamp, headers: record.headers },
           { topic: record.topic, partition: record.partition, offset: record.offset },
         );
-        touched.add(task);
       } catch (error) {
-        if (this.options.onError === 'stop') throw error;
-        rejected.push({ record, reason: 'PROCESSING_FAILED', message: (error as Error).message });
+        if (this.config.streams.onProcessingError === 'stop') throw error;
+        this.rejected.push({ record, reason: 'PROCESSING_FAILED', message: (error as Error).message });
       }
     }
-    for (const task of touched) await task.flush();
-    const outgoing = await this.serializeOutputs(rejected);
-    const offsets = nextOffsets(records);
-    if (this.options.guarantee === 'exactly-once') {
+  }
+
+  /** Sends everything since the last commit, with the offsets, as one unit (a transaction under exactly-once). */
+  private async commit() {
+    for (const task of this.tasks.values()) await task.flush();
+    const outgoing = await this.serializeOutputs(this.rejected.splice(0));
+    const offsets = [...this.offsets.values()];
+    this.offsets.clear();
+    if (this.config.streams.guarantee === 'exactly-once') {
       await this.producer!.beginTransaction();
       try {
         await this.producer!.send(outgoing);
         if (offsets.length > 0) await this.producer!.sendOffsetsToTransaction(offsets, this.consumer!);
         await this.producer!.commitTransaction();
       } catch (error) {
-        // Nothing of the batch is visible; stop so that a restart replays it from the committed offsets.
+        // Nothing became visible; stop, so that a restart replays from the committed offsets.
         await this.producer!.abortTransaction().catch(() => undefined);
         throw error;
       }
@@ -252,9 +321,10 @@ export class KafkaStreams {
       await this.producer!.send(outgoing);
       this.consumer!.commit(offsets);
     }
+    this.lastCommit = Date.now();
   }
 
-  private async serializeOutputs(rejected: Rejection[]): Promise<OutgoingRecord[]> {
+  private async serializeOutputs(rejected: readonly Rejection[]): Promise<OutgoingRecord[]> {
     const pending = this.outputs.splice(0);
     const out: OutgoingRecord[] = await Promise.all(
       pending.map(async (o) => ({

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Admin, type ConsumedRecord, type OutgoingRecord } from '../../../clients/kafka.ts';
 import type { Config } from '../../../core/config.ts';
@@ -18,23 +18,27 @@ import { produce, readTopic } from '../../helpers/kafka.ts';
 const app = fileURLToPath(new URL('./fixtures/count-app.ts', import.meta.url));
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 
-function start(config: Config, instanceId: string, guarantee: string, maxBatch: number) {
-  const child = spawn(
-    process.execPath,
-    [app, JSON.stringify(config), instanceId, guarantee, String(maxBatch)],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ENCORE_LOG_LEVEL: 'warn' },
-    },
-  );
+function start(config: Config, streams: Partial<Config['streams']>) {
+  const appConfig: Config = { ...config, streams: { ...config.streams, ...streams } };
+  const child = spawn(process.execPath, [app, JSON.stringify(appConfig)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    // TEST_APP_LOG_LEVEL=info shows what the app does when a test fails.
+    env: { ...process.env, ENCORE_LOG_LEVEL: process.env.TEST_APP_LOG_LEVEL ?? 'warn' },
+  });
   let committed = 0;
+  let tasks = 0;
   const waiters: { atLeast: number; resolve: () => void }[] = [];
   child.stdout!.on('data', (chunk: Buffer) => {
-    for (const match of chunk.toString().matchAll(/committed (\d+)/g)) committed += Number(match[1]);
+    for (const match of chunk.toString().matchAll(/(committed|tasks) (\d+)/g)) {
+      if (match[1] === 'committed') committed += Number(match[2]);
+      else tasks = Number(match[2]);
+    }
     for (const w of waiters.filter((w) => committed >= w.atLeast)) w.resolve();
   });
   return {
     child,
+    total: () => committed,
+    tasks: () => tasks,
     /** Resolves once the app has committed at least `n` input records. */
     committed: (atLeast: number) =>
       new Promise<void>((resolve, reject) => {
@@ -49,7 +53,8 @@ function start(config: Config, instanceId: string, guarantee: string, maxBatch: 
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) =>
-    child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+    // A child killed by a signal has no exit code, only a signal code.
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
   );
 }
 
@@ -61,6 +66,14 @@ function countsByUser(records: ConsumedRecord[]): Map<string, number[]> {
     byUser.set(user, [...(byUser.get(user) ?? []), JSON.parse(r.value!.toString()) as number]);
   }
   return byUser;
+}
+
+async function until(condition: () => boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
@@ -111,14 +124,24 @@ describe('streams runtime on the real broker', () => {
     const perUser = 40;
     // Small batches make many transactions, so the kill lands mid-stream with work in flight.
     await produce(config, await events(users, 30));
-    const first = start(config, 'instance-a', 'exactly-once', 10);
+    const first = start(config, {
+      instanceId: 'instance-a',
+      guarantee: 'exactly-once',
+      maxBatchRecords: 10,
+      commitIntervalMs: 0,
+    });
     await first.committed(100);
     first.child.kill('SIGKILL');
     await exited(first.child);
     // Records the dead instance never saw: their counts are right only if its state was restored.
     await produce(config, await events(users, perUser - 30, 30));
     // Same instance id: the restart fences the dead instance's open transaction at once.
-    const second = start(config, 'instance-a', 'exactly-once', 10);
+    const second = start(config, {
+      instanceId: 'instance-a',
+      guarantee: 'exactly-once',
+      maxBatchRecords: 10,
+      commitIntervalMs: 0,
+    });
     try {
       const output = await readTopic(config, `${config.appId}-counts`, users * perUser, {
         timeoutMs: 90_000,
@@ -131,6 +154,34 @@ describe('streams runtime on the real broker', () => {
     } finally {
       second.child.kill('SIGTERM');
       await exited(second.child);
+    }
+  });
+
+  it('two instances split the partitions; when one is killed the other restores its state and goes on', async () => {
+    const { config, events } = await setUp('failover');
+    const users = 24;
+    const options = { guarantee: 'exactly-once' as const, maxBatchRecords: 20 };
+    const a = start(config, { ...options, instanceId: 'instance-a' });
+    const b = start(config, { ...options, instanceId: 'instance-b' });
+    try {
+      await until(() => a.tasks() > 0 && b.tasks() > 0 && a.tasks() + b.tasks() === 4, 60_000);
+      await produce(config, await events(users, 20));
+      await readTopic(config, `${config.appId}-counts`, users * 20, { timeoutMs: 90_000, settleMs: 0 });
+      assert.ok(a.total() > 0 && b.total() > 0, `both instances worked (a: ${a.total()}, b: ${b.total()})`);
+      a.child.kill('SIGKILL');
+      await exited(a.child);
+      await produce(config, await events(users, 20, 20));
+      const output = await readTopic(config, `${config.appId}-counts`, users * 40, {
+        timeoutMs: 120_000,
+        settleMs: 2_000,
+      });
+      const counts = countsByUser(output);
+      assert.equal(counts.size, users);
+      for (const [user, seen] of counts)
+        assert.deepEqual(seen, range(40), `${user}: each count once, in order`);
+    } finally {
+      for (const instance of [a, b]) instance.child.kill('SIGTERM');
+      await Promise.all([exited(a.child), exited(b.child)]);
     }
   });
 
@@ -148,7 +199,7 @@ describe('streams runtime on the real broker', () => {
       },
     ];
     await produce(config, [...valid.slice(0, 10), ...poison, ...valid.slice(10)]);
-    const running = start(config, 'instance-a', 'exactly-once', 100);
+    const running = start(config, { instanceId: 'instance-a', guarantee: 'exactly-once' });
     try {
       const output = await readTopic(config, `${config.appId}-counts`, 20);
       for (const [user, seen] of countsByUser(output)) assert.deepEqual(seen, range(5), user);
