@@ -63,6 +63,21 @@ function toHeaders(headers: Kafka.MessageHeader[] | undefined): Headers {
   return out;
 }
 
+/**
+ * The largest record a producer sends (librdkafka's `message.max.bytes` default, set explicitly so callers
+ * can check a record before it fails inside a batch or a transaction).
+ */
+export const MAX_RECORD_BYTES = 1_000_000;
+
+/** Key, value and headers: what counts against MAX_RECORD_BYTES (approximately; framing is small). */
+export function recordBytes(record: OutgoingRecord): number {
+  const size = (data: string | Buffer | null | undefined) =>
+    typeof data === 'string' ? Buffer.byteLength(data) : (data?.length ?? 0);
+  let bytes = size(record.key) + size(record.value);
+  for (const [name, value] of Object.entries(record.headers ?? {})) bytes += size(name) + size(value);
+  return bytes;
+}
+
 /** A producer whose `send` resolves once the broker acknowledged every record (idempotent, hence acks=all). */
 export class Producer {
   private readonly client: Kafka.Producer;
@@ -77,6 +92,7 @@ export class Producer {
         dr_cb: true,
         'enable.idempotence': true,
         'linger.ms': 5,
+        'message.max.bytes': MAX_RECORD_BYTES,
         ...(options.transactionalId
           ? // A crashed holder's open transaction blocks read_committed readers until this passes.
             { 'transactional.id': options.transactionalId, 'transaction.timeout.ms': 10_000 }
@@ -311,6 +327,16 @@ export class Consumer {
     );
   }
 
+  /** The partition's end as of the last fetch (librdkafka's cached value: no request); undefined if unknown. */
+  highWatermark(topic: string, partition: number): number | undefined {
+    try {
+      const { highOffset } = this.client.getWatermarkOffsets(topic, partition);
+      return highOffset >= 0 ? highOffset : undefined;
+    } catch {
+      return undefined; // not fetched yet, or disconnected
+    }
+  }
+
   commit(offsets: readonly TopicOffset[]): void {
     if (offsets.length === 0) return;
     try {
@@ -349,7 +375,13 @@ export async function readPartition(
   config: Config,
   topic: string,
   partition: number,
-  options: { from?: number; until?: number; onRecord: (record: ConsumedRecord) => void | Promise<void> },
+  options: {
+    from?: number;
+    until?: number;
+    onRecord: (record: ConsumedRecord) => void | Promise<void>;
+    /** After each fetched batch: the position reached and the end being read to. */
+    onProgress?: (position: number, end: number) => void;
+  },
 ): Promise<number> {
   const client = new Kafka.KafkaConsumer(
     {
@@ -406,6 +438,7 @@ export async function readPartition(
       }
       const [current] = client.position([{ topic, partition }]);
       if (current?.offset !== undefined && current.offset >= 0) position = Math.max(position, current.offset);
+      options.onProgress?.(Math.min(position, end), end);
     }
     return read;
   } finally {

@@ -48,6 +48,8 @@ export const ConfigSchema = z.strictObject({
         .default(hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'instance'),
       /** A record that fails to process goes to the dead-letter topic, or stops the job. */
       onProcessingError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
+      /** An output that cannot be produced: its input record goes to the dead-letter topic, or the job stops. */
+      onProductionError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
       maxBatchRecords: z.number().int().min(1).default(2000),
     })
     .prefault({}),

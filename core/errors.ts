@@ -23,6 +23,10 @@ export const ErrorCodes = {
   REGISTRY_FAILED: 'ENCORE_REGISTRY_FAILED',
   /** ClickHouse refused or failed a query or insert. */
   CLICKHOUSE_FAILED: 'ENCORE_CLICKHOUSE_FAILED',
+  /** A record failed in a topology processor and `streams.onProcessingError` is `stop`. */
+  PROCESSING_FAILED: 'ENCORE_PROCESSING_FAILED',
+  /** An output record could not be produced (serde failed, too large) and `streams.onProductionError` is `stop`. */
+  PRODUCTION_FAILED: 'ENCORE_PRODUCTION_FAILED',
   /** Waiting for something (a server, a record) took longer than allowed. */
   TIMEOUT: 'ENCORE_TIMEOUT',
 } as const;

@@ -16,14 +16,25 @@ export class AvroSerde<T> {
   private readonly registry: SchemaRegistry;
   private readonly subject: string;
   private readonly contract: Contract<T>;
+  private readonly validate: ((value: T) => T) | undefined;
   private writerId: Promise<number> | undefined;
   /** Per writer id: how to turn its bytes into a reader value, or why it cannot be done. */
   private readonly readers = new Map<number, Promise<avro.Resolver | DeserializationError>>();
 
-  constructor(registry: SchemaRegistry, subject: string, contract: Contract<T>) {
+  /**
+   * `validate` checks what Avro cannot express (ranges, plausible timestamps) after decoding; it throws a
+   * DeserializationError (INVALID_VALUE) so such a record is rejected like any other unreadable one.
+   */
+  constructor(
+    registry: SchemaRegistry,
+    subject: string,
+    contract: Contract<T>,
+    options: { validate?: (value: T) => T } = {},
+  ) {
     this.registry = registry;
     this.subject = subject;
     this.contract = contract;
+    this.validate = options.validate;
   }
 
   /** Registers the contract's schema (once) and returns its id; subsequent calls are free. */
@@ -67,9 +78,10 @@ export class AvroSerde<T> {
     const id = bytes.readInt32BE(1);
     const resolver = await this.resolverFor(id);
     if (resolver instanceof DeserializationError) throw resolver;
+    let value: T;
     try {
       // fromBuffer also rejects trailing bytes, so a truncated or padded body cannot pass as valid.
-      return this.contract.type.fromBuffer(bytes.subarray(HEADER_BYTES), resolver) as T;
+      value = this.contract.type.fromBuffer(bytes.subarray(HEADER_BYTES), resolver) as T;
     } catch (error) {
       throw new DeserializationError(
         'MALFORMED_AVRO',
@@ -77,6 +89,7 @@ export class AvroSerde<T> {
         { cause: error },
       );
     }
+    return this.validate ? this.validate(value) : value;
   }
 
   private resolverFor(id: number): Promise<avro.Resolver | DeserializationError> {

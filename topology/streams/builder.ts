@@ -26,7 +26,13 @@ import {
   sessionAggregate,
   streamTableJoin,
 } from './operators.ts';
-import { type StoreDefinition, Topology, type TopologyNode, type ValueSerde } from './topology.ts';
+import {
+  type StoreDefinition,
+  type TimestampExtractor,
+  Topology,
+  type TopologyNode,
+  type ValueSerde,
+} from './topology.ts';
 
 export class SessionWindows {
   readonly spec: SessionWindowsSpec;
@@ -64,9 +70,19 @@ export class StreamsBuilder {
     this.applicationId = applicationId;
   }
 
-  stream<V>(topic: string, options: { serde?: ValueSerde<V> } & Named = {}): KStream<V> {
+  stream<V>(
+    topic: string,
+    options: { serde?: ValueSerde<V>; timestampExtractor?: TimestampExtractor<V> } & Named = {},
+  ): KStream<V> {
     const name = this.name('SOURCE', options.name);
-    this.addNode({ kind: 'source', name, topic, serde: options.serde as ValueSerde<unknown>, children: [] });
+    this.addNode({
+      kind: 'source',
+      name,
+      topic,
+      serde: options.serde as ValueSerde<unknown>,
+      timestampExtractor: options.timestampExtractor as TimestampExtractor<unknown> | undefined,
+      children: [],
+    });
     return new KStream<V>(this, name, false);
   }
 
@@ -92,7 +108,7 @@ export class StreamsBuilder {
   }
 
   build(): Topology {
-    return new Topology(new Map(this.nodes), new Map(this.stores), [...this.repartitionTopics]);
+    return new Topology(new Map(this.nodes), new Map(this.stores), [...this.repartitionTopics], this.dropped);
   }
 
   // ---- used by KStream / KTable ----

@@ -21,9 +21,11 @@ import {
   Admin,
   type ConsumedRecord,
   Consumer,
+  MAX_RECORD_BYTES,
   type OutgoingRecord,
   Producer,
   readPartition,
+  recordBytes,
   type TopicOffset,
   type TopicPartition,
 } from '../../clients/kafka.ts';
@@ -32,15 +34,30 @@ import { DeserializationError, EncoreError, ErrorCodes } from '../../core/errors
 import { logger } from '../../core/log.ts';
 import type { DeadLetters, Rejection } from '../dead-letter.ts';
 import type { StreamRecord } from './api.ts';
-import { Task } from './task.ts';
+import {
+  commitSeconds,
+  type RuntimeState,
+  recordsProcessed,
+  registerRuntime,
+  restoredRecords,
+  restoreSeconds,
+} from './metrics.ts';
+import { type NodeStats, sumNodeStats, Task } from './task.ts';
 import type { SubTopology, Topology, ValueSerde } from './topology.ts';
 
 const log = logger('streams');
 
 /** What a running application reports, e.g. to a supervisor, a progress display or a test. */
+export interface CommitReport {
+  /** Input records the commit covered. */
+  records: number;
+  /** Of those, the ones sent to the dead-letter topic. */
+  deadLettered: number;
+}
+
 export interface StreamsListener {
-  /** After every commit: how many input records it covered. */
-  onCommit?(records: number): void;
+  /** After every commit. */
+  onCommit?(report: CommitReport): void;
   /** After every rebalance, once the tasks are restored: the ids of the tasks this instance now runs. */
   onTasks?(taskIds: string[]): void;
 }
@@ -61,7 +78,11 @@ interface PendingOutput {
   partition?: number;
   record: StreamRecord<string, unknown>;
   internal: boolean;
+  /** The input record being processed when this was emitted: what a production error dead-letters. */
+  cause: ConsumedRecord | undefined;
 }
+
+const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export class KafkaStreams {
   private readonly topology: Topology;
@@ -72,8 +93,15 @@ export class KafkaStreams {
   private readonly lost: TopicPartition[] = [];
   private readonly outputs: PendingOutput[] = [];
   private readonly rejected: Rejection[] = [];
-  /** Next offset to commit per `topic\u0000partition`. */
+  /** Next offset to commit per source partition (cleared by each commit). */
   private readonly offsets = new Map<string, TopicOffset>();
+  /** Next offset to process per source partition (for lag). */
+  private readonly positions = new Map<string, TopicOffset>();
+  /** Node stats of tasks already closed, so that the counters built on them never go back. */
+  private retiredStats = new Map<string, NodeStats>();
+  /** Changelog records still to restore, by store. */
+  private readonly restoring = new Map<string, number>();
+  private current: ConsumedRecord | undefined;
   private lastCommit = Date.now();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
@@ -110,6 +138,7 @@ export class KafkaStreams {
     if (exactlyOnce) await this.producer.initTransactions();
     await this.consumer.connect();
     log.info({ guarantee: streams.guarantee, instance: streams.instanceId }, 'streams running');
+    const unregister = registerRuntime(this.runtimeState());
     let processed = 0;
     try {
       while (!signal.aborted) {
@@ -125,23 +154,38 @@ export class KafkaStreams {
           listener.onTasks?.([...this.tasks.keys()]);
         }
         if (records.length > 0) await this.processRecords(records);
-        else for (const task of this.tasks.values()) task.punctuateWallClock();
+        for (const task of this.tasks.values()) task.punctuateWallClock();
         processed += records.length;
         if (this.uncommitted() && Date.now() - this.lastCommit >= streams.commitIntervalMs) {
-          await this.commit();
-          listener.onCommit?.(processed);
+          if (!(await this.commitUnlessStopped(signal, processed, listener))) break;
           processed = 0;
         }
       }
-      if (this.uncommitted()) {
-        await this.commit();
-        listener.onCommit?.(processed);
-      }
+      if (this.uncommitted()) await this.commitUnlessStopped(signal, processed, listener);
     } finally {
-      for (const task of this.tasks.values()) task.close();
-      this.tasks.clear();
+      unregister();
+      for (const task of [...this.tasks.values()]) this.closeTask(task);
       await Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect()]);
       log.info({ instance: streams.instanceId }, 'streams stopped');
+    }
+  }
+
+  /**
+   * Commits, and tells the listener. A commit that fails because the job is stopping (e.g. a sink retrying
+   * through an outage gives up on abort) leaves the work uncommitted, to be redone after a restart; any other
+   * failure is thrown. Returns whether it committed.
+   */
+  private async commitUnlessStopped(signal: AbortSignal, records: number, listener: StreamsListener) {
+    try {
+      listener.onCommit?.({ records, deadLettered: await this.commit() });
+      return true;
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      log.warn(
+        { records, err: (error as Error).message },
+        'stopping without committing the last records: they are processed again on restart',
+      );
+      return false;
     }
   }
 
@@ -159,13 +203,12 @@ export class KafkaStreams {
     this.rejected.length = 0;
     this.offsets.clear();
     const retained = [...this.tasks.values()];
-    for (const task of retained) task.close();
-    this.tasks.clear();
+    for (const task of retained) this.closeTask(task);
     // Every source partition of the retained tasks is re-created (and restored) as if newly assigned.
-    const lost = new Set(this.lost.map((p) => `${p.topic}\u0000${p.partition}`));
+    const lost = new Set(this.lost.map((p) => partitionKey(p.topic, p.partition)));
     for (const task of retained) {
       for (const topic of task.subtopology.sourceTopics) {
-        if (!lost.has(`${topic}\u0000${task.partition}`))
+        if (!lost.has(partitionKey(topic, task.partition)))
           this.gained.push({ topic, partition: task.partition });
       }
     }
@@ -183,14 +226,37 @@ export class KafkaStreams {
     return `${subtopology.id}_${partition}`;
   }
 
+  private closeTask(task: Task) {
+    task.close();
+    this.tasks.delete(task.id);
+    for (const topic of task.subtopology.sourceTopics)
+      this.positions.delete(partitionKey(topic, task.partition));
+    this.retiredStats = sumNodeStats([this.retiredStats, task.stats]);
+  }
+
+  private runtimeState(): RuntimeState {
+    return {
+      applicationId: this.config.appId,
+      tasks: () => this.tasks.size,
+      nodeStats: () => sumNodeStats([this.retiredStats, ...[...this.tasks.values()].map((t) => t.stats)]),
+      lag: () =>
+        [...this.positions.values()].flatMap(({ topic, partition, offset }) => {
+          const end = this.consumer?.highWatermark(topic, partition);
+          return end === undefined ? [] : [{ topic, partition, records: Math.max(0, end - offset) }];
+        }),
+      lateRecordsDropped: () =>
+        new Map([...this.topology.dropped].map(([store, d]) => [store, d.lateRecordsDropped])),
+      restoreRemaining: () => new Map(this.restoring),
+    };
+  }
+
   /** Creates and restores tasks for gained partitions, closes those of lost ones. */
   private async applyRebalance() {
     for (const { topic, partition } of this.lost.splice(0)) {
       const sub = this.topology.subtopologyOf(topic)!;
       const task = this.tasks.get(this.taskId(sub, partition));
       if (task) {
-        task.close();
-        this.tasks.delete(task.id);
+        this.closeTask(task);
         log.info({ task: task.id }, 'task revoked');
       }
     }
@@ -210,6 +276,7 @@ export class KafkaStreams {
               topic: outTopic,
               record,
               internal: this.topology.repartitionTopics.includes(outTopic),
+              cause: this.current,
             }),
           changelog: (store, key, value) =>
             this.outputs.push({
@@ -217,6 +284,7 @@ export class KafkaStreams {
               partition,
               record: { key, value, timestamp: Date.now(), headers: {} },
               internal: true,
+              cause: this.current,
             }),
         },
       });
@@ -226,6 +294,7 @@ export class KafkaStreams {
   }
 
   private async restore(task: Task) {
+    const timer = restoreSeconds.startTimer({ application: this.config.appId });
     const began = Date.now();
     let restored = 0;
     for (const name of task.subtopology.stores) {
@@ -239,7 +308,8 @@ export class KafkaStreams {
             (await this.consumer!.committed([{ topic, partition: task.partition }]))[0]?.offset ?? 0,
           )
         : undefined;
-      restored += await readPartition(this.config, topic, task.partition, {
+      let remaining = 0;
+      const count = await readPartition(this.config, topic, task.partition, {
         until,
         onRecord: async (record) =>
           task.restore(
@@ -247,8 +317,16 @@ export class KafkaStreams {
             record.key?.toString() ?? '',
             record.value === null ? null : await serde.deserialize(record.value),
           ),
+        onProgress: (position, end) => {
+          this.restoring.set(name, (this.restoring.get(name) ?? 0) - remaining + (end - position));
+          remaining = end - position;
+        },
       });
+      this.restoring.set(name, (this.restoring.get(name) ?? 0) - remaining);
+      restoredRecords.inc({ application: this.config.appId, store: name }, count);
+      restored += count;
     }
+    timer();
     log.info({ task: task.id, records: restored, ms: Date.now() - began }, 'task restored');
   }
 
@@ -270,15 +348,16 @@ export class KafkaStreams {
   }
 
   private async processRecords(records: ConsumedRecord[]) {
+    const perTopic = new Map<string, number>();
     for (const record of records) {
       const sub = this.topology.subtopologyOf(record.topic)!;
       const task = this.tasks.get(this.taskId(sub, record.partition));
       if (!task) continue; // revoked within this poll: its new owner processes it
-      this.offsets.set(`${record.topic}\u0000${record.partition}`, {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset + 1,
-      });
+      const next = { topic: record.topic, partition: record.partition, offset: record.offset + 1 };
+      const key = partitionKey(record.topic, record.partition);
+      this.offsets.set(key, next);
+      this.positions.set(key, next);
+      perTopic.set(record.topic, (perTopic.get(record.topic) ?? 0) + 1);
       let value: unknown;
       try {
         value = await this.sourceSerde(record.topic).deserialize(record.value);
@@ -287,6 +366,7 @@ export class KafkaStreams {
         this.rejected.push({ record, reason: error.reason, message: error.message });
         continue;
       }
+      this.current = record;
       try {
         task.process(
           record.topic,
@@ -294,19 +374,34 @@ export class KafkaStreams {
           { topic: record.topic, partition: record.partition, offset: record.offset },
         );
       } catch (error) {
-        if (this.config.streams.onProcessingError === 'stop') throw error;
+        if (this.config.streams.onProcessingError === 'stop') {
+          throw new EncoreError(
+            ErrorCodes.PROCESSING_FAILED,
+            `processing ${record.topic}-${record.partition}@${record.offset} failed (streams.onProcessingError = stop): ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
         this.rejected.push({ record, reason: 'PROCESSING_FAILED', message: (error as Error).message });
+      } finally {
+        this.current = undefined;
       }
     }
+    for (const [topic, count] of perTopic)
+      recordsProcessed.inc({ application: this.config.appId, topic }, count);
   }
 
-  /** Sends everything since the last commit, with the offsets, as one unit (a transaction under exactly-once). */
-  private async commit() {
+  /**
+   * Sends everything since the last commit, with the offsets, as one unit (a transaction under
+   * exactly-once). Returns how many input records went to the dead-letter topic.
+   */
+  private async commit(): Promise<number> {
+    const { guarantee } = this.config.streams;
+    const timer = commitSeconds.startTimer({ application: this.config.appId, guarantee });
     for (const task of this.tasks.values()) await task.flush();
-    const outgoing = await this.serializeOutputs(this.rejected.splice(0));
+    const { records: outgoing, deadLettered } = await this.serializeOutputs();
     const offsets = [...this.offsets.values()];
     this.offsets.clear();
-    if (this.config.streams.guarantee === 'exactly-once') {
+    if (guarantee === 'exactly-once') {
       await this.producer!.beginTransaction();
       try {
         await this.producer!.send(outgoing);
@@ -322,25 +417,51 @@ export class KafkaStreams {
       this.consumer!.commit(offsets);
     }
     this.lastCommit = Date.now();
+    timer();
+    return deadLettered;
   }
 
-  private async serializeOutputs(rejected: readonly Rejection[]): Promise<OutgoingRecord[]> {
-    const pending = this.outputs.splice(0);
-    const out: OutgoingRecord[] = await Promise.all(
-      pending.map(async (o) => ({
-        topic: o.topic,
-        key: o.record.key,
-        partition: o.partition,
-        timestamp: o.record.timestamp,
-        headers: o.record.headers,
-        value:
-          o.record.value === null
-            ? null
-            : await (o.internal ? internalSerde : this.sinkSerde(o.topic)).serialize(o.record.value),
-      })),
-    );
-    if (rejected.length > 0) out.push(...(await this.options.deadLetters.encode(rejected)));
-    return out;
+  /**
+   * The pending outputs as Kafka records, followed by the dead letters. An output that cannot be produced
+   * (its serde fails, or it is larger than a record may be) is a production error: by
+   * `streams.onProductionError`, the input record that caused it goes to the dead-letter topic (its other
+   * outputs are still sent), or the job stops before anything of this commit is sent.
+   */
+  private async serializeOutputs(): Promise<{ records: OutgoingRecord[]; deadLettered: number }> {
+    const records: OutgoingRecord[] = [];
+    for (const o of this.outputs.splice(0)) {
+      let record: OutgoingRecord | undefined;
+      let problem: string;
+      try {
+        const serde = o.internal ? internalSerde : this.sinkSerde(o.topic);
+        record = {
+          topic: o.topic,
+          key: o.record.key,
+          partition: o.partition,
+          timestamp: o.record.timestamp,
+          headers: o.record.headers,
+          value: o.record.value === null ? null : await serde.serialize(o.record.value),
+        };
+        const bytes = recordBytes(record);
+        if (bytes <= MAX_RECORD_BYTES) {
+          records.push(record);
+          continue;
+        }
+        problem = `a record for ${o.topic} would be ${bytes} bytes, more than the ${MAX_RECORD_BYTES} allowed`;
+      } catch (error) {
+        if (error instanceof EncoreError && error.code === ErrorCodes.CONFIG_INVALID) throw error;
+        problem = `could not serialize a record for ${o.topic}: ${(error as Error).message}`;
+      }
+      if (this.config.streams.onProductionError === 'stop' || !o.cause) {
+        throw new EncoreError(ErrorCodes.PRODUCTION_FAILED, `${problem} (streams.onProductionError = stop)`);
+      }
+      if (!this.rejected.some((r) => r.record === o.cause)) {
+        this.rejected.push({ record: o.cause, reason: 'PRODUCTION_FAILED', message: problem });
+      }
+    }
+    const rejected = this.rejected.splice(0);
+    if (rejected.length > 0) records.push(...(await this.options.deadLetters.encode(rejected)));
+    return { records, deadLettered: rejected.length };
   }
 
   /** Creates repartition and changelog topics, and refuses sub-topologies whose inputs are not co-partitioned. */

@@ -13,13 +13,36 @@ import type {
   StreamRecord,
 } from './api.ts';
 import { InMemoryKeyValueStore, SessionStore } from './stores.ts';
-import type { StoreDefinition, SubTopology, Topology, TopologyNode } from './topology.ts';
+import type { SourceNode, StoreDefinition, SubTopology, Topology, TopologyNode } from './topology.ts';
 
 export interface TaskOutput {
   /** A record for a sink topic. */
   emit(topic: string, record: StreamRecord<string, unknown>): void;
   /** A store change for its changelog topic (not called for stores whose changelog is their source topic). */
   changelog(store: StoreDefinition, key: string, value: unknown): void;
+}
+
+/** Per processor node, since the task started: what came in, what went out, time spent in the node itself. */
+export interface NodeStats {
+  recordsIn: number;
+  recordsOut: number;
+  /** Time in the node's own code, excluding the children it forwarded to. */
+  seconds: number;
+}
+
+/** Adds up node stats by node name (over tasks, or retired tasks and live ones). */
+export function sumNodeStats(sources: Iterable<ReadonlyMap<string, NodeStats>>): Map<string, NodeStats> {
+  const sum = new Map<string, NodeStats>();
+  for (const stats of sources) {
+    for (const [node, { recordsIn, recordsOut, seconds }] of stats) {
+      const total = sum.get(node) ?? { recordsIn: 0, recordsOut: 0, seconds: 0 };
+      total.recordsIn += recordsIn;
+      total.recordsOut += recordsOut;
+      total.seconds += seconds;
+      sum.set(node, total);
+    }
+  }
+  return sum;
 }
 
 interface Schedule {
@@ -45,6 +68,10 @@ export class Task {
   private currentStreamTime = Number.NEGATIVE_INFINITY;
   private metadata: RecordMetadata | undefined;
   private currentNode: string | undefined;
+  /** Time spent in the children of the node now running, subtracted from its own time. */
+  private childSeconds = 0;
+  readonly stats = new Map<string, NodeStats>();
+  private readonly sources = new Map<string, SourceNode>();
 
   constructor(options: {
     topology: Topology;
@@ -64,6 +91,8 @@ export class Task {
     for (const name of this.subtopology.stores) this.stores.set(name, this.createStore(name));
     for (const node of this.subtopology.nodes) {
       if (node.kind === 'processor') this.processors.set(node.name, node.supplier());
+      if (node.kind === 'source') this.sources.set(node.topic, node);
+      this.stats.set(node.name, { recordsIn: 0, recordsOut: 0, seconds: 0 });
     }
     for (const [name, processor] of this.processors) {
       this.currentNode = name;
@@ -101,12 +130,14 @@ export class Task {
 
   /** Processes one input record through the sub-topology, then fires the stream-time punctuations due. */
   process(topic: string, record: StreamRecord<string, unknown>, metadata: RecordMetadata): void {
-    const source = this.subtopology.nodes.find((n) => n.kind === 'source' && n.topic === topic);
+    const source = this.sources.get(topic);
     if (!source) throw new Error(`task ${this.id} does not read topic ${topic}`);
     this.metadata = metadata;
-    if (record.timestamp > this.currentStreamTime) this.currentStreamTime = record.timestamp;
+    const timestamp = source.timestampExtractor?.(record.value, record.timestamp) ?? record.timestamp;
+    if (timestamp > this.currentStreamTime) this.currentStreamTime = timestamp;
+    this.stats.get(source.name)!.recordsIn++;
     try {
-      this.forwardFrom(source, record);
+      this.forwardFrom(source, timestamp === record.timestamp ? record : { ...record, timestamp });
     } finally {
       this.metadata = undefined;
     }
@@ -154,17 +185,26 @@ export class Task {
   private forwardFrom(node: TopologyNode, record: StreamRecord<string, unknown>, to?: string) {
     if (to !== undefined && !node.children.includes(to))
       throw new Error(`${node.name} has no child named ${to}`);
+    this.stats.get(node.name)!.recordsOut++;
     for (const childName of node.children) {
       if (to !== undefined && childName !== to) continue;
       const child = this.topology.nodes.get(childName)!;
+      const stats = this.stats.get(childName)!;
+      stats.recordsIn++;
       if (child.kind === 'sink') {
         this.output.emit(child.topic, record);
       } else if (child.kind === 'processor') {
         const previous = this.currentNode;
+        const outerChildSeconds = this.childSeconds;
         this.currentNode = child.name;
+        this.childSeconds = 0;
+        const began = performance.now();
         try {
           this.processors.get(child.name)!.process(record);
         } finally {
+          const elapsed = (performance.now() - began) / 1000;
+          stats.seconds += elapsed - this.childSeconds;
+          this.childSeconds = outerChildSeconds + elapsed;
           this.currentNode = previous;
         }
       }

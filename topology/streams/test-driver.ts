@@ -6,7 +6,7 @@
  */
 import type { StreamRecord } from './api.ts';
 import type { KeyValueStore, SessionStore } from './stores.ts';
-import { Task } from './task.ts';
+import { type NodeStats, sumNodeStats, Task } from './task.ts';
 import type { Topology } from './topology.ts';
 
 export interface TestRecord<V> {
@@ -104,6 +104,11 @@ export class TopologyTestDriver {
 
   close(): void {
     for (const task of this.tasks.values()) task.close();
+  }
+
+  /** Per topology node, over all tasks: records in and out and time spent (what the runtime exports). */
+  nodeStats(): Map<string, NodeStats> {
+    return sumNodeStats([...this.tasks.values()].map((task) => task.stats));
   }
 
   private taskForStore(name: string, key?: string): Task {

@@ -4,6 +4,7 @@
  * as one task per input partition. `describe()` prints it the way Kafka Streams' Topology.describe() does.
  */
 import type { ProcessorSupplier } from './api.ts';
+import type { DroppedRecords } from './operators.ts';
 
 /** Values on the wire. Keys are UTF-8 strings everywhere in Encore, so only values have a serde. */
 export interface ValueSerde<V> {
@@ -11,11 +12,18 @@ export interface ValueSerde<V> {
   deserialize(bytes: Buffer | null): Promise<V> | V;
 }
 
+/**
+ * Event time of a record: by default the Kafka record timestamp; an extractor can take it from the value
+ * instead (e.g. when the device clock is in the event), as Kafka Streams' TimestampExtractor does.
+ */
+export type TimestampExtractor<V> = (value: V, recordTimestamp: number) => number;
+
 export interface SourceNode {
   kind: 'source';
   name: string;
   topic: string;
   serde?: ValueSerde<unknown>;
+  timestampExtractor?: TimestampExtractor<unknown>;
   children: string[];
 }
 
@@ -77,15 +85,19 @@ export class Topology {
   readonly stores: ReadonlyMap<string, StoreDefinition>;
   readonly repartitionTopics: readonly string[];
   readonly subtopologies: readonly SubTopology[];
+  /** Late records dropped by each session aggregation, by store name (counted across all its tasks). */
+  readonly dropped: ReadonlyMap<string, DroppedRecords>;
 
   constructor(
     nodes: Map<string, TopologyNode>,
     stores: Map<string, StoreDefinition>,
     repartitionTopics: string[],
+    dropped: ReadonlyMap<string, DroppedRecords> = new Map(),
   ) {
     this.nodes = nodes;
     this.stores = stores;
     this.repartitionTopics = repartitionTopics;
+    this.dropped = dropped;
     this.subtopologies = splitSubtopologies(nodes);
   }
 

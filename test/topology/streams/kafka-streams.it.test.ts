@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Admin, type ConsumedRecord, type OutgoingRecord } from '../../../clients/kafka.ts';
+import { Admin, type ConsumedRecord, type OutgoingRecord, readPartition } from '../../../clients/kafka.ts';
 import type { Config } from '../../../core/config.ts';
 import { SchemaRegistry } from '../../../schemas/registry.ts';
 import { AvroSerde } from '../../../schemas/serde.ts';
@@ -21,12 +21,17 @@ const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 function start(config: Config, streams: Partial<Config['streams']>) {
   const appConfig: Config = { ...config, streams: { ...config.streams, ...streams } };
   const child = spawn(process.execPath, [app, JSON.stringify(appConfig)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     // TEST_APP_LOG_LEVEL=info shows what the app does when a test fails.
     env: { ...process.env, ENCORE_LOG_LEVEL: process.env.TEST_APP_LOG_LEVEL ?? 'warn' },
   });
   let committed = 0;
   let tasks = 0;
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    process.stderr.write(chunk);
+  });
   const waiters: { atLeast: number; resolve: () => void }[] = [];
   child.stdout!.on('data', (chunk: Buffer) => {
     for (const match of chunk.toString().matchAll(/(committed|tasks) (\d+)/g)) {
@@ -39,6 +44,7 @@ function start(config: Config, streams: Partial<Config['streams']>) {
     child,
     total: () => committed,
     tasks: () => tasks,
+    stderr: () => stderr,
     /** Resolves once the app has committed at least `n` input records. */
     committed: (atLeast: number) =>
       new Promise<void>((resolve, reject) => {
@@ -68,10 +74,10 @@ function countsByUser(records: ConsumedRecord[]): Map<string, number[]> {
   return byUser;
 }
 
-async function until(condition: () => boolean, timeoutMs: number) {
+async function until(condition: () => boolean, timeoutMs: number, state: () => string) {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`not met within ${timeoutMs} ms: ${state()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -92,6 +98,7 @@ describe('streams runtime on the real broker', () => {
       t.listeningEvents,
       t.deadLetter,
       { ...t.listeningEvents, name: `${config.appId}-counts` },
+      { ...t.listeningEvents, name: `${config.appId}-oversize` },
     ]);
     const registry = new SchemaRegistry(config);
     const serde = new AvroSerde(registry, valueSubject(t.listeningEvents.name), t.listeningEvents.contract);
@@ -164,7 +171,11 @@ describe('streams runtime on the real broker', () => {
     const a = start(config, { ...options, instanceId: 'instance-a' });
     const b = start(config, { ...options, instanceId: 'instance-b' });
     try {
-      await until(() => a.tasks() > 0 && b.tasks() > 0 && a.tasks() + b.tasks() === 4, 60_000);
+      await until(
+        () => a.tasks() > 0 && b.tasks() > 0 && a.tasks() + b.tasks() === 4,
+        60_000,
+        () => `tasks a: ${a.tasks()}, b: ${b.tasks()}`,
+      );
       await produce(config, await events(users, 20));
       await readTopic(config, `${config.appId}-counts`, users * 20, { timeoutMs: 90_000, settleMs: 0 });
       assert.ok(a.total() > 0 && b.total() > 0, `both instances worked (a: ${a.total()}, b: ${b.total()})`);
@@ -185,7 +196,22 @@ describe('streams runtime on the real broker', () => {
     }
   });
 
-  it('sends poison pills and records that fail processing to the dead-letter topic and goes on', async () => {
+  it('stops with a clear error on a processing failure when streams.onProcessingError is stop', async () => {
+    const { config, t, serde, events } = await setUp('stop');
+    const boom = listeningEvent({ userId: 'user-0', type: 'SEARCH', songId: null, searchQuery: 'boom' });
+    await produce(config, [
+      ...(await events(2, 3)),
+      { topic: t.listeningEvents.name, key: 'user-0', value: await serde.serialize(boom) },
+    ]);
+    const running = start(config, { instanceId: 'instance-a', onProcessingError: 'stop' });
+    await exited(running.child);
+    assert.equal(running.child.exitCode, 1);
+    assert.match(running.stderr(), /ENCORE_PROCESSING_FAILED/);
+    assert.match(running.stderr(), /processing failed on purpose/);
+    assert.match(running.stderr(), /streams\.onProcessingError = stop/);
+  });
+
+  it('dead-letters poison pills, records that fail processing and records whose output cannot be produced, and goes on', async () => {
     const { config, t, serde, events } = await setUp('poison');
     const valid = await events(4, 5);
     const poison: OutgoingRecord[] = [
@@ -197,13 +223,22 @@ describe('streams runtime on the real broker', () => {
           listeningEvent({ userId: 'user-1', type: 'SEARCH', songId: null, searchQuery: 'boom' }),
         ),
       },
+      {
+        topic: t.listeningEvents.name,
+        key: 'user-2',
+        value: await serde.serialize(
+          listeningEvent({ userId: 'user-2', type: 'SEARCH', songId: null, searchQuery: 'oversize' }),
+        ),
+      },
     ];
     await produce(config, [...valid.slice(0, 10), ...poison, ...valid.slice(10)]);
     const running = start(config, { instanceId: 'instance-a', guarantee: 'exactly-once' });
     try {
-      const output = await readTopic(config, `${config.appId}-counts`, 20);
-      for (const [user, seen] of countsByUser(output)) assert.deepEqual(seen, range(5), user);
-      const letters = await readTopic(config, t.deadLetter.name, 2);
+      // The oversize event is counted (that output could be produced); only its echo could not.
+      const output = await readTopic(config, `${config.appId}-counts`, 21);
+      for (const [user, seen] of countsByUser(output))
+        assert.deepEqual(seen, range(user === 'user-2' ? 6 : 5), user);
+      const letters = await readTopic(config, t.deadLetter.name, 3);
       const deadLetters = new AvroSerde(
         new SchemaRegistry(config),
         valueSubject(t.deadLetter.name),
@@ -212,7 +247,12 @@ describe('streams runtime on the real broker', () => {
       const reasons = await Promise.all(
         letters.map(async (r) => (await deadLetters.deserialize(r.value)).reason),
       );
-      assert.deepEqual(reasons.sort(), ['BAD_MAGIC_BYTE', 'PROCESSING_FAILED']);
+      assert.deepEqual(reasons.sort(), ['BAD_MAGIC_BYTE', 'PROCESSING_FAILED', 'PRODUCTION_FAILED']);
+      let oversize = 0;
+      for (let partition = 0; partition < 4; partition++) {
+        oversize += await readPartition(config, `${config.appId}-oversize`, partition, { onRecord() {} });
+      }
+      assert.equal(oversize, 0, 'nothing reached the oversize topic');
     } finally {
       running.child.kill('SIGTERM');
       await exited(running.child);

@@ -338,3 +338,48 @@ describe('process() and punctuation', () => {
     );
   });
 });
+
+describe('event time and node statistics', () => {
+  it('a timestamp extractor makes event time come from the value, for windows and stream time', () => {
+    const builder = new StreamsBuilder('app');
+    builder
+      .stream<{ at: number }>('in', { timestampExtractor: (value) => value.at })
+      .groupByKey()
+      .windowedBy(SessionWindows.ofInactivityGap(30 * MINUTE))
+      .count({ store: 'sessions' })
+      .toStream()
+      .to('out');
+    const driver = new TopologyTestDriver(builder.build());
+    const input = driver.createInputTopic<{ at: number }>('in');
+    // The record timestamps (arrival) are all equal; only the values say the second event came 40 min later.
+    input.pipe('u1', { at: T0 }, T0 + 90 * MINUTE);
+    input.pipe('u1', { at: T0 + 40 * MINUTE }, T0 + 90 * MINUTE);
+    const out = driver.createOutputTopic<SessionUpdate<number>>('out').readRecords();
+    assert.deepEqual(
+      out.map((r) => [r.value.start, r.value.end, r.value.value, r.timestamp]),
+      [
+        [T0, T0, 1, T0],
+        [T0 + 40 * MINUTE, T0 + 40 * MINUTE, 1, T0 + 40 * MINUTE],
+      ],
+    );
+  });
+
+  it('counts records in and out of every node and the time spent in each', () => {
+    const builder = new StreamsBuilder('app');
+    builder
+      .stream<number>('in', { name: 'numbers' })
+      .filter((v) => v > 1, { name: 'big' })
+      .flatMapValues((v) => [v, v], { name: 'twice' })
+      .to('out', { name: 'sink' });
+    const driver = new TopologyTestDriver(builder.build());
+    const input = driver.createInputTopic<number>('in');
+    for (const n of [1, 2, 3]) input.pipe('k', n, T0);
+    const stats = driver.nodeStats();
+    const counts = (node: string) => [stats.get(node)?.recordsIn, stats.get(node)?.recordsOut];
+    assert.deepEqual(counts('numbers'), [3, 3]);
+    assert.deepEqual(counts('big'), [3, 2]);
+    assert.deepEqual(counts('twice'), [2, 4]);
+    assert.deepEqual(counts('sink'), [4, 0]);
+    for (const node of ['big', 'twice']) assert.ok(stats.get(node)!.seconds > 0, `${node} was timed`);
+  });
+});
