@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ClickHouse } from '../../clients/clickhouse.ts';
 import { Admin, type OutgoingRecord } from '../../clients/kafka.ts';
+import { registry as metrics } from '../../core/metrics.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import { AvroSerde } from '../../schemas/serde.ts';
 import { topics, valueSubject } from '../../schemas/topics.ts';
@@ -54,10 +55,14 @@ async function encode(list: ListeningEvent[]): Promise<OutgoingRecord[]> {
   );
 }
 
-/** Runs the job until it has committed `expected` records, then stops it. */
-async function runUntil(expected: number): Promise<BatchReport> {
+/**
+ * Runs the job until it has committed `expected` records, then stops it. Returns the totals and the
+ * Prometheus exposition scraped at that moment.
+ */
+async function runUntil(expected: number): Promise<BatchReport & { metrics: string }> {
   const stop = new AbortController();
   const total: BatchReport = { consumed: 0, inserted: 0, deadLettered: 0 };
+  let scrape: Promise<string> = Promise.resolve('');
   const timeout = setTimeout(() => stop.abort(), 90_000);
   await runEventsToClickHouse(config, {
     signal: stop.signal,
@@ -65,11 +70,26 @@ async function runUntil(expected: number): Promise<BatchReport> {
       total.consumed += report.consumed;
       total.inserted += report.inserted;
       total.deadLettered += report.deadLettered;
-      if (total.consumed >= expected) stop.abort();
+      if (total.consumed >= expected) {
+        scrape = metrics.metrics();
+        stop.abort();
+      }
     },
   });
   clearTimeout(timeout);
-  return total;
+  return { ...total, metrics: await scrape };
+}
+
+/** A sample's value from a Prometheus exposition, by metric name and labels. */
+function sample(exposition: string, name: string, labels: Record<string, string>): number | undefined {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of exposition.split('\n')) {
+    const match = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const have = match[2]!.split(',');
+    if (wanted.every((l) => have.includes(l))) return Number(match[3]);
+  }
+  return undefined;
 }
 
 interface EventRowOut {
@@ -172,8 +192,39 @@ describe('listening events → ClickHouse (real Kafka, registry and ClickHouse)'
     mixed.push(...bad);
     await produce(config, mixed);
 
-    const report = await runUntil(first.length + poison.length);
+    const { metrics: exposition, ...report } = await runUntil(first.length + poison.length);
     assert.deepEqual(report, { consumed: 46, inserted: 40, deadLettered: 6 });
+    const application = config.appId;
+    assert.equal(
+      sample(exposition, 'encore_streams_records_processed_total', {
+        application,
+        topic: t.listeningEvents.name,
+      }),
+      46,
+    );
+    // The six rejected records never reached the topology: only the 40 valid ones entered the sink node.
+    assert.equal(
+      sample(exposition, 'encore_streams_node_records_in_total', { application, node: 'events-table' }),
+      40,
+    );
+    assert.ok(
+      sample(exposition, 'encore_streams_node_process_seconds_total', {
+        application,
+        node: 'events-table',
+      })! > 0,
+    );
+    assert.equal(sample(exposition, 'encore_streams_active_tasks', { application }), 2);
+    for (const partition of ['0', '1']) {
+      assert.equal(
+        sample(exposition, 'encore_streams_consumer_lag_records', {
+          application,
+          topic: t.listeningEvents.name,
+          partition,
+        }),
+        0,
+        `partition ${partition} fully consumed`,
+      );
+    }
 
     const rows = await db.query<EventRowOut>(`SELECT ${COLUMNS} FROM events FINAL ORDER BY event_id`);
     assert.deepEqual(rows, first.map(expectedRow));
@@ -201,7 +252,7 @@ describe('listening events → ClickHouse (real Kafka, registry and ClickHouse)'
   it('resumes from its committed offsets after a restart: new events once, old ones not again', async () => {
     const second = history('b', 16);
     await produce(config, await encode(second));
-    const report = await runUntil(second.length);
+    const { metrics: _, ...report } = await runUntil(second.length);
     assert.deepEqual(report, { consumed: 16, inserted: 16, deadLettered: 0 });
     const [{ n, unique }] = (await db.query<{ n: string; unique: string }>(
       'SELECT count() AS n, uniqExact(event_id) AS unique FROM events',
