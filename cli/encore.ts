@@ -5,22 +5,17 @@
  *   encore test [--unit]        lint, type-check, start the stack, run the test suites
  *   encore stack up|down|status [components...]
  *   encore config               every config key, its ENCORE_* variable and its effective value
+ *   encore bench ...            benchmarks: bin/encore hands these to bench/cli.ts (not part of the job)
  */
 import { Command, Option } from 'commander';
-import { type Config, configLeaves, envName, loadConfig } from '../core/config.ts';
+import { configLeaves, envName } from '../core/config.ts';
 import { isEncoreError } from '../core/errors.ts';
-import { setLogLevel } from '../core/log.ts';
 import { serveMetrics } from '../core/metrics.ts';
 import { COMPONENTS, down, status, up } from '../stack/stack.ts';
 import { runEventsToClickHouse } from '../topology/events-to-clickhouse.ts';
 import { demo } from './demo.ts';
+import { config, positiveInt } from './options.ts';
 import { runTests } from './test-suite.ts';
-
-function config(options: { config?: string }): Config {
-  const loaded = loadConfig({ file: options.config });
-  setLogLevel(loaded.log.level);
-  return loaded;
-}
 
 function pickComponents(names: string[]) {
   if (names.length === 0) return COMPONENTS;
@@ -36,6 +31,7 @@ function pickComponents(names: string[]) {
 const program = new Command('encore')
   .description('Real-time, disengagement-aware music recommendations on Kafka')
   .addOption(new Option('-c, --config <file>', 'JSON config file (also ENCORE_CONFIG)'))
+  .addHelpText('after', '\nBenchmarks (not part of the job): encore bench --help')
   .showHelpAfterError();
 
 /** Aborts on the first SIGINT/SIGTERM so jobs stop gracefully (commit, disconnect); a second one kills. */
@@ -50,12 +46,6 @@ function shutdownSignal(): AbortSignal {
   }
   return controller.signal;
 }
-
-const positiveInt = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${value}"`);
-  return n;
-};
 
 program
   .command('demo')

@@ -81,7 +81,10 @@ export function recordBytes(record: OutgoingRecord): number {
 /** A producer whose `send` resolves once the broker acknowledged every record (idempotent, hence acks=all). */
 export class Producer {
   private readonly client: Kafka.Producer;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { remaining: number; resolve: () => void; reject: (error: Error) => void }
+  >();
   private nextId = 0;
 
   /** `transactionalId` makes the producer transactional (exactly-once); it fences older holders of the id. */
@@ -102,11 +105,16 @@ export class Producer {
       { partitioner: 'murmur2_random' },
     );
     this.client.on('delivery-report', (error, report) => {
-      const waiter = this.pending.get(report.opaque as number);
-      if (!waiter) return;
-      this.pending.delete(report.opaque as number);
-      if (error) waiter.reject(kafkaError('delivery', error));
-      else waiter.resolve();
+      const id = report.opaque as number;
+      const waiter = this.pending.get(id);
+      if (!waiter) return; // its send already failed
+      if (error) {
+        this.pending.delete(id);
+        waiter.reject(kafkaError('delivery', error));
+      } else if (--waiter.remaining === 0) {
+        this.pending.delete(id);
+        waiter.resolve();
+      }
     });
   }
 
@@ -122,28 +130,30 @@ export class Producer {
 
   /** Produces the records and resolves when all are acknowledged; rejects on the first failed delivery. */
   send(records: readonly OutgoingRecord[]): Promise<void> {
-    const deliveries = records.map(
-      (record) =>
-        new Promise<void>((resolve, reject) => {
-          const id = this.nextId++;
-          this.pending.set(id, { resolve, reject });
-          try {
-            this.client.produce(
-              record.topic,
-              record.partition ?? null,
-              record.value,
-              record.key ?? undefined,
-              record.timestamp ?? Date.now(),
-              id,
-              record.headers ? Object.entries(record.headers).map(([k, v]) => ({ [k]: v })) : undefined,
-            );
-          } catch (error) {
-            this.pending.delete(id);
-            reject(kafkaError(`produce to ${record.topic}`, error));
-          }
-        }),
-    );
-    return Promise.all(deliveries).then(() => undefined);
+    if (records.length === 0) return Promise.resolve();
+    // One waiter per call, not per record: a send carries thousands of records per commit.
+    return new Promise<void>((resolve, reject) => {
+      const id = this.nextId++;
+      const waiter = { remaining: records.length, resolve, reject };
+      this.pending.set(id, waiter);
+      for (const record of records) {
+        try {
+          this.client.produce(
+            record.topic,
+            record.partition ?? null,
+            record.value,
+            record.key ?? undefined,
+            record.timestamp ?? Date.now(),
+            id,
+            record.headers ? Object.entries(record.headers).map(([k, v]) => ({ [k]: v })) : undefined,
+          );
+        } catch (error) {
+          this.pending.delete(id);
+          reject(kafkaError(`produce to ${record.topic}`, error));
+          return;
+        }
+      }
+    });
   }
 
   initTransactions(timeoutMs = 30_000): Promise<void> {
@@ -208,6 +218,7 @@ export class Producer {
 
 export interface ConsumerOptions {
   groupId: string;
+  /** The topics to subscribe to; none to only read the group's committed offsets (monitoring). */
   topics: string[];
   /** read_committed hides records of aborted and still-open transactions. */
   isolation?: 'read_committed' | 'read_uncommitted';
@@ -241,6 +252,10 @@ export class Consumer {
         'group.id': options.groupId,
         'enable.auto.commit': false,
         'isolation.level': options.isolation ?? 'read_committed',
+        // node-rdkafka's consume(n) waits the full timeout for each further record until it has n; an
+        // end-of-partition event makes it wait 1 ms instead, so a poll returns as soon as it has drained
+        // what was fetched rather than idling up to the timeout.
+        'enable.partition.eof': true,
         'partition.assignment.strategy': 'cooperative-sticky',
         ...(options.sessionTimeoutMs ? { 'session.timeout.ms': options.sessionTimeoutMs } : {}),
         ...(onAssign || onRevoke
@@ -270,7 +285,7 @@ export class Consumer {
     return new Promise((resolve, reject) => {
       this.client.connect({ timeout: timeoutMs }, (error) => {
         if (error) return reject(kafkaError('consumer connect', error));
-        this.client.subscribe(this.topics);
+        if (this.topics.length > 0) this.client.subscribe(this.topics);
         resolve();
       });
     });

@@ -20,6 +20,8 @@ export class AvroSerde<T> {
   private writerId: Promise<number> | undefined;
   /** Per writer id: how to turn its bytes into a reader value, or why it cannot be done. */
   private readonly readers = new Map<number, Promise<avro.Resolver | DeserializationError>>();
+  /** The settled ones, read without awaiting (decoding runs once per record). */
+  private readonly resolved = new Map<number, avro.Resolver | DeserializationError>();
 
   /**
    * `validate` checks what Avro cannot express (ranges, plausible timestamps) after decoding; it throws a
@@ -76,7 +78,7 @@ export class AvroSerde<T> {
       );
     }
     const id = bytes.readInt32BE(1);
-    const resolver = await this.resolverFor(id);
+    const resolver = this.resolved.get(id) ?? (await this.resolverFor(id));
     if (resolver instanceof DeserializationError) throw resolver;
     let value: T;
     try {
@@ -97,6 +99,7 @@ export class AvroSerde<T> {
     if (!reader) {
       reader = this.buildResolver(id);
       this.readers.set(id, reader);
+      reader.then((settled) => this.resolved.set(id, settled)).catch(() => undefined);
       // A registry outage must not be remembered as "unknown id": only settled answers stay cached.
       reader.catch(() => this.readers.delete(id));
     }

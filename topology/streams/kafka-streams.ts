@@ -33,7 +33,7 @@ import type { Config } from '../../core/config.ts';
 import { DeserializationError, EncoreError, ErrorCodes } from '../../core/errors.ts';
 import { logger } from '../../core/log.ts';
 import type { DeadLetters, Rejection } from '../dead-letter.ts';
-import type { StreamRecord } from './api.ts';
+import type { StateStore, StreamRecord } from './api.ts';
 import {
   commitSeconds,
   type RuntimeState,
@@ -82,6 +82,13 @@ interface PendingOutput {
   cause: ConsumedRecord | undefined;
 }
 
+/** What one commit sends: taken out of the buffers at once. */
+interface PendingCommit {
+  outputs: PendingOutput[];
+  rejected: Rejection[];
+  offsets: TopicOffset[];
+}
+
 const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export class KafkaStreams {
@@ -102,6 +109,9 @@ export class KafkaStreams {
   /** Changelog records still to restore, by store. */
   private readonly restoring = new Map<string, number>();
   private current: ConsumedRecord | undefined;
+  private readonly serdes = new Map<string, ValueSerde<unknown>>();
+  /** Per table source partition: the offset up to which restoration already applied it. */
+  private readonly tableCaughtUp = new Map<string, number>();
   private lastCommit = Date.now();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
@@ -153,15 +163,29 @@ export class KafkaStreams {
           await this.applyRebalance();
           listener.onTasks?.([...this.tasks.keys()]);
         }
+        // A due commit is started before the new records are processed and finished after: its network
+        // round trips overlap with processing. It never spans a poll, so no rebalance happens under it.
+        let commit: { sent: Promise<number>; records: number } | undefined;
+        if (this.uncommitted() && Date.now() - this.lastCommit >= streams.commitIntervalMs) {
+          const started = await this.unlessStopped(signal, () => this.startCommit());
+          if (!started) break;
+          commit = { sent: started.sent, records: processed };
+          processed = 0;
+        }
         if (records.length > 0) await this.processRecords(records);
         for (const task of this.tasks.values()) task.punctuateWallClock();
         processed += records.length;
-        if (this.uncommitted() && Date.now() - this.lastCommit >= streams.commitIntervalMs) {
-          if (!(await this.commitUnlessStopped(signal, processed, listener))) break;
-          processed = 0;
+        if (commit) {
+          const deadLettered = await this.unlessStopped(signal, () => commit.sent);
+          if (deadLettered === undefined) break;
+          listener.onCommit?.({ records: commit.records, deadLettered });
         }
       }
-      if (this.uncommitted()) await this.commitUnlessStopped(signal, processed, listener);
+      if (this.uncommitted()) {
+        const started = await this.unlessStopped(signal, () => this.startCommit());
+        const deadLettered = started && (await this.unlessStopped(signal, () => started.sent));
+        if (deadLettered !== undefined) listener.onCommit?.({ records: processed, deadLettered });
+      }
     } finally {
       unregister();
       for (const task of [...this.tasks.values()]) this.closeTask(task);
@@ -170,22 +194,31 @@ export class KafkaStreams {
     }
   }
 
+  /** Entries held per state store over this instance's tasks (keys; a session store counts keys with sessions). */
+  storeEntries(): Map<string, number> {
+    const entries = new Map<string, number>();
+    for (const task of this.tasks.values()) {
+      for (const name of task.subtopology.stores)
+        entries.set(name, (entries.get(name) ?? 0) + task.store<StateStore & { size: number }>(name).size);
+    }
+    return entries;
+  }
+
   /**
-   * Commits, and tells the listener. A commit that fails because the job is stopping (e.g. a sink retrying
-   * through an outage gives up on abort) leaves the work uncommitted, to be redone after a restart; any other
-   * failure is thrown. Returns whether it committed.
+   * Runs a step of a commit. One that fails because the job is stopping (e.g. a sink retrying through an
+   * outage gives up on abort) leaves the work uncommitted, to be redone after a restart, and returns
+   * undefined; any other failure is thrown.
    */
-  private async commitUnlessStopped(signal: AbortSignal, records: number, listener: StreamsListener) {
+  private async unlessStopped<T>(signal: AbortSignal, step: () => Promise<T>): Promise<T | undefined> {
     try {
-      listener.onCommit?.({ records, deadLettered: await this.commit() });
-      return true;
+      return await step();
     } catch (error) {
       if (!signal.aborted) throw error;
       log.warn(
-        { records, err: (error as Error).message },
+        { err: (error as Error).message },
         'stopping without committing the last records: they are processed again on restart',
       );
-      return false;
+      return undefined;
     }
   }
 
@@ -301,25 +334,26 @@ export class KafkaStreams {
       const store = this.topology.stores.get(name)!;
       const { topic, sourceTopic } = store.changelog;
       const serde = sourceTopic ? this.sourceSerde(topic) : internalSerde;
-      // A table restores from its source topic up to the group's position there; the rest it processes.
-      const until = sourceTopic
-        ? Math.max(
-            0,
-            (await this.consumer!.committed([{ topic, partition: task.partition }]))[0]?.offset ?? 0,
-          )
-        : undefined;
+      // A table is brought up to the end of its source topic before the task processes anything, so that
+      // a join never misses a row that was already written when the task started. Records of the table
+      // below that end are then skipped by processing (they are in the store already).
       let remaining = 0;
       const count = await readPartition(this.config, topic, task.partition, {
-        until,
-        onRecord: async (record) =>
-          task.restore(
-            name,
-            record.key?.toString() ?? '',
-            record.value === null ? null : await serde.deserialize(record.value),
-          ),
+        onRecord: async (record) => {
+          let value: unknown = null;
+          try {
+            value = record.value === null ? null : await serde.deserialize(record.value);
+          } catch (error) {
+            if (!(sourceTopic && error instanceof DeserializationError)) throw error;
+            this.rejected.push({ record, reason: error.reason, message: error.message });
+            return;
+          }
+          task.restore(name, record.key?.toString() ?? '', value);
+        },
         onProgress: (position, end) => {
           this.restoring.set(name, (this.restoring.get(name) ?? 0) - remaining + (end - position));
           remaining = end - position;
+          if (sourceTopic) this.tableCaughtUp.set(partitionKey(topic, task.partition), end);
         },
       });
       this.restoring.set(name, (this.restoring.get(name) ?? 0) - remaining);
@@ -331,20 +365,29 @@ export class KafkaStreams {
   }
 
   private sourceSerde(topic: string): ValueSerde<unknown> {
-    if (this.topology.repartitionTopics.includes(topic)) return internalSerde;
-    const source = [...this.topology.nodes.values()].find((n) => n.kind === 'source' && n.topic === topic);
-    if (source?.kind !== 'source' || !source.serde) {
-      throw new EncoreError(ErrorCodes.CONFIG_INVALID, `source topic ${topic} has no value serde`);
-    }
-    return source.serde;
+    return this.serdeOf('source', topic);
   }
 
   private sinkSerde(topic: string): ValueSerde<unknown> {
-    const sink = [...this.topology.nodes.values()].find((n) => n.kind === 'sink' && n.topic === topic);
-    if (sink?.kind !== 'sink' || !sink.serde) {
-      throw new EncoreError(ErrorCodes.CONFIG_INVALID, `sink topic ${topic} has no value serde`);
+    return this.serdeOf('sink', topic);
+  }
+
+  /** Looked up once per topic: this runs for every record. */
+  private serdeOf(kind: 'source' | 'sink', topic: string): ValueSerde<unknown> {
+    const key = `${kind}\u0000${topic}`;
+    let serde = this.serdes.get(key);
+    if (!serde) {
+      const node = [...this.topology.nodes.values()].find((n) => n.kind === kind && n.topic === topic);
+      serde =
+        kind === 'source' && this.topology.repartitionTopics.includes(topic)
+          ? internalSerde
+          : (node as { serde?: ValueSerde<unknown> } | undefined)?.serde;
+      if (!serde) {
+        throw new EncoreError(ErrorCodes.CONFIG_INVALID, `${kind} topic ${topic} has no value serde`);
+      }
+      this.serdes.set(key, serde);
     }
-    return sink.serde;
+    return serde;
   }
 
   private async processRecords(records: ConsumedRecord[]) {
@@ -358,6 +401,7 @@ export class KafkaStreams {
       this.offsets.set(key, next);
       this.positions.set(key, next);
       perTopic.set(record.topic, (perTopic.get(record.topic) ?? 0) + 1);
+      if (record.offset < (this.tableCaughtUp.get(key) ?? 0)) continue;
       let value: unknown;
       try {
         value = await this.sourceSerde(record.topic).deserialize(record.value);
@@ -391,16 +435,33 @@ export class KafkaStreams {
   }
 
   /**
-   * Sends everything since the last commit, with the offsets, as one unit (a transaction under
-   * exactly-once). Returns how many input records went to the dead-letter topic.
+   * Completes processors' asynchronous work, then takes everything since the last commit out of the
+   * buffers, synchronously, so that nothing processed afterwards can slip into this commit. Returns the
+   * sending, still under way (wrapped: an async function would flatten the promise and wait for it).
    */
-  private async commit(): Promise<number> {
+  private async startCommit(): Promise<{ sent: Promise<number> }> {
+    for (const task of this.tasks.values()) await task.flush();
+    const pending: PendingCommit = {
+      outputs: this.outputs.splice(0),
+      rejected: this.rejected.splice(0),
+      offsets: [...this.offsets.values()],
+    };
+    this.offsets.clear();
+    this.lastCommit = Date.now();
+    const sent = this.sendCommit(pending);
+    sent.catch(() => undefined); // awaited by the caller; this only keeps it from counting as unhandled
+    return { sent };
+  }
+
+  /**
+   * Sends a commit's records with its offsets as one unit (a transaction under exactly-once). Resolves to
+   * how many input records went to the dead-letter topic.
+   */
+  private async sendCommit(pending: PendingCommit): Promise<number> {
     const { guarantee } = this.config.streams;
     const timer = commitSeconds.startTimer({ application: this.config.appId, guarantee });
-    for (const task of this.tasks.values()) await task.flush();
-    const { records: outgoing, deadLettered } = await this.serializeOutputs();
-    const offsets = [...this.offsets.values()];
-    this.offsets.clear();
+    const { records: outgoing, deadLettered } = await this.serializeOutputs(pending);
+    const { offsets } = pending;
     if (guarantee === 'exactly-once') {
       await this.producer!.beginTransaction();
       try {
@@ -416,7 +477,6 @@ export class KafkaStreams {
       await this.producer!.send(outgoing);
       this.consumer!.commit(offsets);
     }
-    this.lastCommit = Date.now();
     timer();
     return deadLettered;
   }
@@ -427,9 +487,12 @@ export class KafkaStreams {
    * `streams.onProductionError`, the input record that caused it goes to the dead-letter topic (its other
    * outputs are still sent), or the job stops before anything of this commit is sent.
    */
-  private async serializeOutputs(): Promise<{ records: OutgoingRecord[]; deadLettered: number }> {
+  private async serializeOutputs(
+    pending: PendingCommit,
+  ): Promise<{ records: OutgoingRecord[]; deadLettered: number }> {
     const records: OutgoingRecord[] = [];
-    for (const o of this.outputs.splice(0)) {
+    const rejected = [...pending.rejected];
+    for (const o of pending.outputs) {
       let record: OutgoingRecord | undefined;
       let problem: string;
       try {
@@ -455,11 +518,10 @@ export class KafkaStreams {
       if (this.config.streams.onProductionError === 'stop' || !o.cause) {
         throw new EncoreError(ErrorCodes.PRODUCTION_FAILED, `${problem} (streams.onProductionError = stop)`);
       }
-      if (!this.rejected.some((r) => r.record === o.cause)) {
-        this.rejected.push({ record: o.cause, reason: 'PRODUCTION_FAILED', message: problem });
+      if (!rejected.some((r) => r.record === o.cause)) {
+        rejected.push({ record: o.cause, reason: 'PRODUCTION_FAILED', message: problem });
       }
     }
-    const rejected = this.rejected.splice(0);
     if (rejected.length > 0) records.push(...(await this.options.deadLetters.encode(rejected)));
     return { records, deadLettered: rejected.length };
   }

@@ -18,9 +18,9 @@ import { produce, readTopic } from '../../helpers/kafka.ts';
 const app = fileURLToPath(new URL('./fixtures/count-app.ts', import.meta.url));
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 
-function start(config: Config, streams: Partial<Config['streams']>) {
+function start(config: Config, streams: Partial<Config['streams']>, { silent = false } = {}) {
   const appConfig: Config = { ...config, streams: { ...config.streams, ...streams } };
-  const child = spawn(process.execPath, [app, JSON.stringify(appConfig)], {
+  const child = spawn(process.execPath, [app, JSON.stringify(appConfig), ...(silent ? ['silent'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // TEST_APP_LOG_LEVEL=info shows what the app does when a test fails.
     env: { ...process.env, ENCORE_LOG_LEVEL: process.env.TEST_APP_LOG_LEVEL ?? 'warn' },
@@ -193,6 +193,20 @@ describe('streams runtime on the real broker', () => {
     } finally {
       for (const instance of [a, b]) instance.child.kill('SIGTERM');
       await Promise.all([exited(a.child), exited(b.child)]);
+    }
+  });
+
+  it('commits when the application passes no listener', async () => {
+    const { config, events } = await setUp('no-listener');
+    await produce(config, await events(4, 5));
+    const running = start(config, { instanceId: 'instance-a', guarantee: 'exactly-once' }, { silent: true });
+    try {
+      // read_committed: only committed transactions are visible.
+      const output = await readTopic(config, `${config.appId}-counts`, 20);
+      for (const [user, seen] of countsByUser(output)) assert.deepEqual(seen, range(5), user);
+    } finally {
+      running.child.kill('SIGTERM');
+      await exited(running.child);
     }
   });
 

@@ -1,0 +1,66 @@
+/**
+ * `encore bench`: the benchmarks on the local stack (bin/encore hands `bench` here). Kept apart from the
+ * job's command line so that nothing of it reaches the job's container image.
+ *   encore bench streams [--events N --users N ...]   one stream job on five systems
+ *   encore bench state [--sessions N]                 Encore's state per session and restore time
+ */
+import { Command, Option } from 'commander';
+import { config, positiveInt } from '../cli/options.ts';
+import { isEncoreError } from '../core/errors.ts';
+import { benchStreams, SYSTEMS } from './streams/run.ts';
+import { benchState } from './streams/state.ts';
+
+const program = new Command('encore bench')
+  .description('benchmarks against the local stack; results in bench/results/ (see bench/README.md)')
+  .addOption(new Option('-c, --config <file>', 'JSON config file (also ENCORE_CONFIG)'))
+  .showHelpAfterError();
+
+program
+  .command('streams')
+  .description('the same stream job on raw librdkafka, Encore (ALOS, EOS), Kafka Streams (Java), nodefluent')
+  .option('--events <n>', 'input events', positiveInt('events'), 1_000_000)
+  .option('--users <n>', 'distinct users (keys)', positiveInt('users'), 100_000)
+  .option('--partitions <n>', 'partitions of every topic', positiveInt('partitions'), 4)
+  .option('--systems <names>', 'comma-separated subset of the systems', (v: string) => v.split(','))
+  .option('--seed <n>', 'random seed of the input', positiveInt('seed'), 7)
+  .option('--timeout <s>', 'longest a system may take', positiveInt('timeout'), 900)
+  .option('--output <file>', 'results file', 'bench/results/streams-runtime.json')
+  .action(
+    async (options: {
+      events: number;
+      users: number;
+      partitions: number;
+      systems?: string[];
+      seed: number;
+      timeout: number;
+      output: string;
+    }) => {
+      const unknown = (options.systems ?? []).filter((name) => !SYSTEMS.some((s) => s.name === name));
+      if (unknown.length > 0)
+        program.error(
+          `unknown --systems ${unknown.join(', ')}; known: ${SYSTEMS.map((s) => s.name).join(', ')}`,
+        );
+      await benchStreams(config(program.opts()), {
+        ...options,
+        systems: options.systems ?? SYSTEMS.map((s) => s.name),
+        timeoutMs: options.timeout * 1000,
+      });
+    },
+  );
+
+program
+  .command('state')
+  .description("Encore's state cost: heap per session, and restoring sessions from the changelog")
+  .option('--sessions <n>', 'sessions to hold and restore', positiveInt('sessions'), 1_000_000)
+  .option('--partitions <n>', 'partitions (tasks)', positiveInt('partitions'), 4)
+  .option('--output <file>', 'results file', 'bench/results/streams-state.json')
+  .action(async (options: { sessions: number; partitions: number; output: string }) => {
+    await benchState(config(program.opts()), options);
+  });
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  console.error(isEncoreError(error) ? `encore bench: [${error.code}] ${error.message}` : error);
+  process.exitCode = 1;
+}
