@@ -3,6 +3,7 @@
  * these small promise-based types, so the client library can be swapped in one place.
  */
 import Kafka from 'node-rdkafka';
+import pRetry, { AbortError } from 'p-retry';
 import { type Config, endpoints } from '../core/config.ts';
 import { EncoreError, ErrorCodes } from '../core/errors.ts';
 
@@ -45,6 +46,34 @@ export interface TopicOffset {
 function kafkaError(action: string, cause: unknown): EncoreError {
   const message = cause instanceof Error ? cause.message : String(cause);
   return new EncoreError(ErrorCodes.KAFKA_FAILED, `Kafka ${action} failed: ${message}`, { cause });
+}
+
+/**
+ * Errors that only mean "not yet": a topic created a moment ago whose partitions the client's metadata does
+ * not know yet, a group coordinator still loading or moving. Seen on a freshly started broker and under load.
+ */
+const TRANSIENT = new Set([
+  Kafka.CODES.ERRORS.ERR__UNKNOWN_PARTITION,
+  Kafka.CODES.ERRORS.ERR_UNKNOWN_TOPIC_OR_PART,
+  Kafka.CODES.ERRORS.ERR_LEADER_NOT_AVAILABLE,
+  Kafka.CODES.ERRORS.ERR_NOT_LEADER_FOR_PARTITION,
+  Kafka.CODES.ERRORS.ERR_COORDINATOR_LOAD_IN_PROGRESS,
+  Kafka.CODES.ERRORS.ERR_COORDINATOR_NOT_AVAILABLE,
+  Kafka.CODES.ERRORS.ERR_NOT_COORDINATOR,
+]);
+
+/** Runs a metadata-dependent request, retrying transient errors for up to about 30 s. */
+function retryTransient<T>(action: string, request: () => Promise<T>): Promise<T> {
+  return pRetry(
+    () =>
+      request().catch((error: unknown) => {
+        const code = (error as { code?: number }).code;
+        throw code !== undefined && TRANSIENT.has(code) ? error : new AbortError(kafkaError(action, error));
+      }),
+    { retries: 12, minTimeout: 50, maxTimeout: 5_000, factor: 2 },
+  ).catch((error: unknown) => {
+    throw error instanceof EncoreError ? error : kafkaError(action, error);
+  });
 }
 
 function baseConfig(config: Config, clientId: string) {
@@ -319,17 +348,25 @@ export class Consumer {
 
   /** The group's committed offsets (next to read) for the partitions; -1001 where none is committed. */
   committed(partitions: readonly TopicPartition[], timeoutMs = 10_000): Promise<TopicOffset[]> {
-    return new Promise((resolve, reject) =>
-      this.client.committed(
-        partitions.map((p) => ({ ...p })),
-        timeoutMs,
-        (error, offsets) =>
-          error
-            ? reject(kafkaError('committed offsets', error))
-            : resolve(
-                offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset ?? -1001 })),
-              ),
-      ),
+    return retryTransient(
+      'committed offsets',
+      () =>
+        new Promise((resolve, reject) =>
+          this.client.committed(
+            partitions.map((p) => ({ ...p })),
+            timeoutMs,
+            (error, offsets) =>
+              error
+                ? reject(error)
+                : resolve(
+                    offsets.map((o) => ({
+                      topic: o.topic,
+                      partition: o.partition,
+                      offset: o.offset ?? -1001,
+                    })),
+                  ),
+          ),
+        ),
     );
   }
 
@@ -415,12 +452,14 @@ export async function readPartition(
   try {
     const end =
       options.until ??
-      (await new Promise<number>((resolve, reject) =>
-        client.queryWatermarkOffsets(topic, partition, 10_000, (error, offsets) =>
-          error
-            ? reject(kafkaError(`watermarks of ${topic}-${partition}`, error))
-            : resolve(offsets.highOffset),
-        ),
+      (await retryTransient(
+        `watermarks of ${topic}-${partition}`,
+        () =>
+          new Promise<number>((resolve, reject) =>
+            client.queryWatermarkOffsets(topic, partition, 10_000, (error, offsets) =>
+              error ? reject(error) : resolve(offsets.highOffset),
+            ),
+          ),
       ));
     const from = options.from ?? 0;
     if (end <= from) return 0;

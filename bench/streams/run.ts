@@ -230,7 +230,8 @@ async function runSystem(ctx: RunContext, system: BenchSystem): Promise<SystemRe
     }
   } finally {
     bar.stop();
-    await monitor.disconnect();
+    // Also when sampling failed: a system left running would outlive the benchmark.
+    await Promise.allSettled([monitor.disconnect(), stopProcess(child)]);
   }
   const done = last !== undefined && last.committed >= options.events;
   if (!done && problems.length === 0) {
@@ -238,7 +239,6 @@ async function runSystem(ctx: RunContext, system: BenchSystem): Promise<SystemRe
       `timed out after ${options.timeoutMs} ms at ${last?.committed ?? 0} events: ${stderr.trim().slice(-600)}`,
     );
   }
-  await stopProcess(child);
   // The passthrough copies events; it computes no sessions, it only has to move every record.
   const passthrough = system.name === rawPassthrough.name;
   const output = await checkOutput(

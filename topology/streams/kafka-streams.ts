@@ -82,9 +82,10 @@ interface PendingOutput {
   cause: ConsumedRecord | undefined;
 }
 
-/** What one commit sends: taken out of the buffers at once. */
+/** What one commit completes: taken out of the buffers at once. */
 interface PendingCommit {
-  outputs: PendingOutput[];
+  /** Outputs already handed to the producer, still being acknowledged. */
+  sending: Promise<void>[];
   rejected: Rejection[];
   offsets: TopicOffset[];
 }
@@ -110,6 +111,9 @@ export class KafkaStreams {
   private readonly restoring = new Map<string, number>();
   private current: ConsumedRecord | undefined;
   private readonly serdes = new Map<string, ValueSerde<unknown>>();
+  /** Outputs handed to the producer since the last commit (under exactly-once, in the open transaction). */
+  private sending: Promise<void>[] = [];
+  private transactionOpen = false;
   /** Per table source partition: the offset up to which restoration already applied it. */
   private readonly tableCaughtUp = new Map<string, number>();
   private lastCommit = Date.now();
@@ -164,7 +168,8 @@ export class KafkaStreams {
           listener.onTasks?.([...this.tasks.keys()]);
         }
         // A due commit is started before the new records are processed and finished after: its network
-        // round trips overlap with processing. It never spans a poll, so no rebalance happens under it.
+        // round trips overlap with processing. It never spans a poll, so no rebalance happens under it
+        // (an open transaction does span polls; a revocation aborts it, see discardUncommitted).
         let commit: { sent: Promise<number>; records: number } | undefined;
         if (this.uncommitted() && Date.now() - this.lastCommit >= streams.commitIntervalMs) {
           const started = await this.unlessStopped(signal, () => this.startCommit());
@@ -180,6 +185,9 @@ export class KafkaStreams {
           if (deadLettered === undefined) break;
           listener.onCommit?.({ records: commit.records, deadLettered });
         }
+        // Outputs go to the producer now, not at the commit: librdkafka batches and sends them while the
+        // next records are polled and processed; the commit only waits for what is still unacknowledged.
+        await this.sendBuffered();
       }
       if (this.uncommitted()) {
         const started = await this.unlessStopped(signal, () => this.startCommit());
@@ -223,7 +231,9 @@ export class KafkaStreams {
   }
 
   private uncommitted(): boolean {
-    return this.offsets.size > 0 || this.outputs.length > 0 || this.rejected.length > 0;
+    return (
+      this.offsets.size > 0 || this.outputs.length > 0 || this.rejected.length > 0 || this.sending.length > 0
+    );
   }
 
   /** Drops uncommitted work: tasks rebuilt from their changelogs, positions back to the committed offsets. */
@@ -235,6 +245,12 @@ export class KafkaStreams {
     this.outputs.length = 0;
     this.rejected.length = 0;
     this.offsets.clear();
+    await Promise.allSettled(this.sending.splice(0));
+    if (this.transactionOpen) {
+      // Its records never become visible; under at-least-once they stay (duplicates are allowed there).
+      await this.producer!.abortTransaction();
+      this.transactionOpen = false;
+    }
     const retained = [...this.tasks.values()];
     for (const task of retained) this.closeTask(task);
     // Every source partition of the retained tasks is re-created (and restored) as if newly assigned.
@@ -435,64 +451,86 @@ export class KafkaStreams {
   }
 
   /**
-   * Completes processors' asynchronous work, then takes everything since the last commit out of the
-   * buffers, synchronously, so that nothing processed afterwards can slip into this commit. Returns the
-   * sending, still under way (wrapped: an async function would flatten the promise and wait for it).
+   * Completes processors' asynchronous work and hands their outputs to the producer, then takes what the
+   * commit must complete out of the buffers, synchronously, so that nothing processed afterwards can slip
+   * into it. Returns the completion, still under way (wrapped: an async function would flatten the promise
+   * and wait for it).
    */
   private async startCommit(): Promise<{ sent: Promise<number> }> {
     for (const task of this.tasks.values()) await task.flush();
+    await this.sendBuffered();
     const pending: PendingCommit = {
-      outputs: this.outputs.splice(0),
+      sending: this.sending.splice(0),
       rejected: this.rejected.splice(0),
       offsets: [...this.offsets.values()],
     };
     this.offsets.clear();
     this.lastCommit = Date.now();
-    const sent = this.sendCommit(pending);
+    const sent = this.completeCommit(pending);
     sent.catch(() => undefined); // awaited by the caller; this only keeps it from counting as unhandled
     return { sent };
   }
 
   /**
-   * Sends a commit's records with its offsets as one unit (a transaction under exactly-once). Resolves to
-   * how many input records went to the dead-letter topic.
+   * Waits for the commit's outputs to be acknowledged, sends its dead letters, then commits its offsets
+   * with them (one transaction under exactly-once). Resolves to how many input records were dead-lettered.
    */
-  private async sendCommit(pending: PendingCommit): Promise<number> {
+  private async completeCommit(pending: PendingCommit): Promise<number> {
     const { guarantee } = this.config.streams;
     const timer = commitSeconds.startTimer({ application: this.config.appId, guarantee });
-    const { records: outgoing, deadLettered } = await this.serializeOutputs(pending);
-    const { offsets } = pending;
-    if (guarantee === 'exactly-once') {
-      await this.producer!.beginTransaction();
-      try {
-        await this.producer!.send(outgoing);
-        if (offsets.length > 0) await this.producer!.sendOffsetsToTransaction(offsets, this.consumer!);
+    try {
+      await Promise.all(pending.sending);
+      if (pending.rejected.length > 0) {
+        await this.openTransaction();
+        await this.producer!.send(await this.options.deadLetters.encode(pending.rejected));
+      }
+      if (guarantee === 'exactly-once') {
+        await this.openTransaction();
+        if (pending.offsets.length > 0)
+          await this.producer!.sendOffsetsToTransaction(pending.offsets, this.consumer!);
         await this.producer!.commitTransaction();
-      } catch (error) {
+        this.transactionOpen = false;
+      } else {
+        this.consumer!.commit(pending.offsets);
+      }
+    } catch (error) {
+      if (this.transactionOpen) {
         // Nothing became visible; stop, so that a restart replays from the committed offsets.
         await this.producer!.abortTransaction().catch(() => undefined);
-        throw error;
+        this.transactionOpen = false;
       }
-    } else {
-      await this.producer!.send(outgoing);
-      this.consumer!.commit(offsets);
+      throw error;
     }
     timer();
-    return deadLettered;
+    return pending.rejected.length;
+  }
+
+  private async openTransaction() {
+    if (this.config.streams.guarantee !== 'exactly-once' || this.transactionOpen) return;
+    await this.producer!.beginTransaction();
+    this.transactionOpen = true;
+  }
+
+  /** Hands the outputs buffered so far to the producer, without waiting for their acknowledgement. */
+  private async sendBuffered(): Promise<void> {
+    if (this.outputs.length === 0) return;
+    const records = await this.serializeOutputs(this.outputs.splice(0));
+    if (records.length === 0) return;
+    await this.openTransaction();
+    const sent = this.producer!.send(records);
+    sent.catch(() => undefined); // awaited by the commit
+    this.sending.push(sent);
   }
 
   /**
-   * The pending outputs as Kafka records, followed by the dead letters. An output that cannot be produced
-   * (its serde fails, or it is larger than a record may be) is a production error: by
-   * `streams.onProductionError`, the input record that caused it goes to the dead-letter topic (its other
-   * outputs are still sent), or the job stops before anything of this commit is sent.
+   * The outputs as Kafka records. An output that cannot be produced (its serde fails, or it is larger than
+   * a record may be) is a production error: by `streams.onProductionError`, the input record that caused it
+   * goes to the dead-letter topic with the commit (its other outputs are still sent), or the job stops
+   * (under exactly-once, nothing of the open transaction becomes visible).
    */
-  private async serializeOutputs(
-    pending: PendingCommit,
-  ): Promise<{ records: OutgoingRecord[]; deadLettered: number }> {
+  private async serializeOutputs(outputs: PendingOutput[]): Promise<OutgoingRecord[]> {
     const records: OutgoingRecord[] = [];
-    const rejected = [...pending.rejected];
-    for (const o of pending.outputs) {
+    for (const o of outputs) {
       let record: OutgoingRecord | undefined;
       let problem: string;
       try {
@@ -518,12 +556,11 @@ export class KafkaStreams {
       if (this.config.streams.onProductionError === 'stop' || !o.cause) {
         throw new EncoreError(ErrorCodes.PRODUCTION_FAILED, `${problem} (streams.onProductionError = stop)`);
       }
-      if (!rejected.some((r) => r.record === o.cause)) {
-        rejected.push({ record: o.cause, reason: 'PRODUCTION_FAILED', message: problem });
+      if (!this.rejected.some((r) => r.record === o.cause)) {
+        this.rejected.push({ record: o.cause, reason: 'PRODUCTION_FAILED', message: problem });
       }
     }
-    if (rejected.length > 0) records.push(...(await this.options.deadLetters.encode(rejected)));
-    return { records, deadLettered: rejected.length };
+    return records;
   }
 
   /** Creates repartition and changelog topics, and refuses sub-topologies whose inputs are not co-partitioned. */

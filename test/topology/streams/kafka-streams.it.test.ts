@@ -172,7 +172,18 @@ describe('streams runtime on the real broker', () => {
     const b = start(config, { ...options, instanceId: 'instance-b' });
     try {
       await until(
-        () => a.tasks() > 0 && b.tasks() > 0 && a.tasks() + b.tasks() === 4,
+        () => {
+          for (const [name, instance] of [
+            ['a', a],
+            ['b', b],
+          ] as const) {
+            if (instance.child.exitCode !== null)
+              throw new Error(
+                `instance ${name} exited (${instance.child.exitCode}): ${instance.stderr().slice(-800)}`,
+              );
+          }
+          return a.tasks() > 0 && b.tasks() > 0 && a.tasks() + b.tasks() === 4;
+        },
         60_000,
         () => `tasks a: ${a.tasks()}, b: ${b.tasks()}`,
       );
