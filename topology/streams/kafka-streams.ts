@@ -3,18 +3,20 @@
  * sub-topology and input partition, state stores restored from their changelogs before a task processes,
  * and two processing guarantees.
  *
- * Work is committed every `streams.commitIntervalMs` (0: after every polled batch). Until then output records,
- * store changes (changelog records) and consumed offsets wait in memory; a commit sends them together:
+ * After each poll, the outputs and store changes (changelog records) of the records just processed are
+ * handed to the producer; every `streams.commitIntervalMs` (0: after every poll) a commit waits for their
+ * acknowledgement and commits the consumed offsets with them:
  *
- * exactly-once: as one Kafka transaction (records + changelog + offsets, begun and committed at the commit),
- *   so no transaction is ever open while the consumer polls. A crash loses only uncommitted memory: the next
- *   owner replays from the committed offsets with stores restored from committed changelog records.
- *   The transactional id is `<appId>-<instanceId>`: a restarted instance fences its dead predecessor at once.
+ * exactly-once: one Kafka transaction per commit interval (records + changelog + dead letters + offsets),
+ *   begun with its first record. A crash leaves it open until the broker aborts it; the next owner replays
+ *   from the committed offsets with stores restored from committed changelog records. The transactional
+ *   id is `<appId>-<instanceId>`: a restarted instance fences its dead predecessor at once.
  * at-least-once: outputs are acknowledged, then offsets committed; a crash replays since the last commit.
  *
- * A rebalance that takes partitions while work is uncommitted discards that work everywhere: every task is
- * rebuilt from its changelog and the consumer rewinds to the committed offsets (Kafka Streams' "task
- * corrupted" path). This is rare (only on rebalance) and keeps stores equal to what Kafka committed.
+ * A rebalance that takes partitions while work is uncommitted discards that work everywhere: the open
+ * transaction is aborted, every task is rebuilt from its changelog and the consumer rewinds to the committed
+ * offsets (Kafka Streams' "task corrupted" path). This is rare (only on rebalance) and keeps stores equal to
+ * what Kafka committed.
  */
 import { deserialize as v8Deserialize, serialize as v8Serialize } from 'node:v8';
 import {
