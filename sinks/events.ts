@@ -75,23 +75,31 @@ export class EventsSink {
     this.db = db;
   }
 
-  /** Inserts the rows, retrying until ClickHouse takes them; rejects only when `signal` aborts. */
+  /**
+   * Inserts the rows, retrying until ClickHouse takes them; rejects only when `signal` aborts. The first
+   * attempt is made even when the job is already stopping: that is the final flush of a graceful shutdown.
+   */
   async write(rows: readonly EventRow[], signal: AbortSignal): Promise<void> {
     if (rows.length === 0) return;
-    await pRetry(() => this.db.insert('events', rows), {
-      retries: Number.POSITIVE_INFINITY,
-      minTimeout: 100,
-      maxTimeout: 5_000,
-      factor: 2,
-      signal,
-      onFailedAttempt: ({ error, attemptNumber }) => {
-        sinkRetries.inc({ table: 'events' });
-        log.warn(
-          { attempt: attemptNumber, rows: rows.length, err: error.message },
-          'insert failed; retrying',
-        );
-      },
-    });
+    const insert = () => this.db.insert('events', rows);
+    const failed = (error: Error, attempt: number) => {
+      sinkRetries.inc({ table: 'events' });
+      log.warn({ attempt, rows: rows.length, err: error.message }, 'insert failed; retrying');
+    };
+    try {
+      await insert();
+    } catch (error) {
+      if (signal.aborted) throw error;
+      failed(error as Error, 1);
+      await pRetry(insert, {
+        retries: Number.POSITIVE_INFINITY,
+        minTimeout: 100,
+        maxTimeout: 5_000,
+        factor: 2,
+        signal,
+        onFailedAttempt: ({ error, attemptNumber }) => failed(error, attemptNumber + 1),
+      });
+    }
     rowsInserted.inc({ table: 'events' }, rows.length);
   }
 }

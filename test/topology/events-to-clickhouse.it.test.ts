@@ -80,6 +80,22 @@ async function runUntil(expected: number): Promise<BatchReport & { metrics: stri
   return { ...total, metrics: await scrape };
 }
 
+/** Runs the job for two seconds and reports what it committed (nothing, when all was committed before). */
+async function runUntilIdle(): Promise<BatchReport> {
+  const stop = new AbortController();
+  const total: BatchReport = { consumed: 0, inserted: 0, deadLettered: 0 };
+  setTimeout(() => stop.abort(), 2_000);
+  await runEventsToClickHouse(config, {
+    signal: stop.signal,
+    onBatch: (report) => {
+      total.consumed += report.consumed;
+      total.inserted += report.inserted;
+      total.deadLettered += report.deadLettered;
+    },
+  });
+  return total;
+}
+
 /** A sample's value from a Prometheus exposition, by metric name and labels. */
 function sample(exposition: string, name: string, labels: Record<string, string>): number | undefined {
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
@@ -259,5 +275,32 @@ describe('listening events → ClickHouse (real Kafka, registry and ClickHouse)'
     )) as [{ n: string; unique: string }];
     assert.equal(Number(n), 56);
     assert.equal(Number(unique), 56);
+  });
+
+  it('on a graceful stop, writes and commits what it processed before the commit interval came', async () => {
+    const third = history('c', 12);
+    await produce(config, await encode(third));
+    const lazy = { ...config, streams: { ...config.streams, commitIntervalMs: 600_000 } };
+    const stop = new AbortController();
+    const processed = async () =>
+      sample(await metrics.metrics(), 'encore_streams_records_processed_total', {
+        application: config.appId,
+        topic: t.listeningEvents.name,
+      }) ?? 0;
+    const before = await processed();
+    const reports: BatchReport[] = [];
+    const job = runEventsToClickHouse(lazy, { signal: stop.signal, onBatch: (r) => reports.push(r) });
+    const deadline = Date.now() + 60_000;
+    while ((await processed()) < before + third.length && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(reports, [], 'nothing was committed before the stop');
+    stop.abort();
+    await job;
+    assert.deepEqual(reports, [{ consumed: 12, inserted: 12, deadLettered: 0 }]);
+    const [{ n }] = (await db.query<{ n: string }>('SELECT count() AS n FROM events')) as [{ n: string }];
+    assert.equal(Number(n), 68);
+    // Committed: a restart finds nothing left to do.
+    const again = await runUntilIdle();
+    assert.deepEqual(again, { consumed: 0, inserted: 0, deadLettered: 0 });
   });
 });

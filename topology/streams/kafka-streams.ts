@@ -175,7 +175,7 @@ export class KafkaStreams {
         let commit: { sent: Promise<number>; records: number } | undefined;
         if (this.uncommitted() && Date.now() - this.lastCommit >= streams.commitIntervalMs) {
           const started = await this.unlessStopped(signal, () => this.startCommit());
-          if (!started) break;
+          if (!started) return;
           commit = { sent: started.sent, records: processed };
           processed = 0;
         }
@@ -184,7 +184,7 @@ export class KafkaStreams {
         processed += records.length;
         if (commit) {
           const deadLettered = await this.unlessStopped(signal, () => commit.sent);
-          if (deadLettered === undefined) break;
+          if (deadLettered === undefined) return;
           listener.onCommit?.({ records: commit.records, deadLettered });
         }
         // Outputs go to the producer now, not at the commit: librdkafka batches and sends them while the
