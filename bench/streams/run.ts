@@ -203,7 +203,10 @@ async function runSystem(ctx: RunContext, system: BenchSystem): Promise<SystemRe
   });
   child.stdout!.resume();
   const monitor = new Consumer(config, 'bench-monitor', { groupId: applicationId, topics: [] });
-  await monitor.connect();
+  await monitor.connect().catch(async (error: unknown) => {
+    await stopProcess(child);
+    throw error;
+  });
   const bar = progressBar(`  ${system.name.padEnd(18)} {bar} {value}/{total} {rate}/s`);
   bar.start(options.events, 0, { rate: 0 });
   let first: { at: number; committed: number } | undefined;
