@@ -311,10 +311,21 @@ export class KafkaStreams {
         log.info({ task: task.id }, 'task revoked');
       }
     }
+    const created = new Set<string>();
     for (const { topic, partition } of this.gained.splice(0)) {
       const sub = this.topology.subtopologyOf(topic)!;
       const id = this.taskId(sub, partition);
-      if (this.tasks.has(id)) continue;
+      const existing = this.tasks.get(id);
+      if (existing && created.has(id)) continue; // the task's other source topic, gained together
+      if (existing) {
+        // Gained anew while still running here: a revocation went unseen, so its state may be stale.
+        log.warn(
+          { task: id },
+          'partition assigned to a task already running: rebuilding it from its changelog',
+        );
+        this.closeTask(existing);
+      }
+      created.add(id);
       const task = new Task({
         topology: this.topology,
         subtopology: sub,
