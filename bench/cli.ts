@@ -4,16 +4,14 @@
  *   encore bench streams [--events N --users N ...]   one stream job on five systems
  *   encore bench state [--sessions N]                 Encore's state per session and restore time
  */
-import { Command, Option } from 'commander';
-import { config, positiveInt } from '../cli/options.ts';
-import { isEncoreError } from '../core/errors.ts';
+import { config, newProgram, positiveInt, runProgram } from '../cli/options.ts';
 import { benchStreams, SYSTEMS } from './streams/run.ts';
 import { benchState } from './streams/state.ts';
 
-const program = new Command('encore bench')
-  .description('benchmarks against the local stack; results in bench/results/ (see bench/README.md)')
-  .addOption(new Option('-c, --config <file>', 'JSON config file (also ENCORE_CONFIG)'))
-  .showHelpAfterError();
+const program = newProgram(
+  'encore bench',
+  'benchmarks against the local stack; results in bench/results/ (see bench/README.md)',
+);
 
 program
   .command('streams')
@@ -58,9 +56,4 @@ program
     await benchState(config(program.opts()), options);
   });
 
-try {
-  await program.parseAsync();
-} catch (error) {
-  console.error(isEncoreError(error) ? `encore bench: [${error.code}] ${error.message}` : error);
-  process.exitCode = 1;
-}
+await runProgram(program);

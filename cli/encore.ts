@@ -7,14 +7,12 @@
  *   encore config               every config key, its ENCORE_* variable and its effective value
  *   encore bench ...            benchmarks: bin/encore hands these to bench/cli.ts (not part of the job)
  */
-import { Command, Option } from 'commander';
 import { configLeaves, envName } from '../core/config.ts';
-import { isEncoreError } from '../core/errors.ts';
 import { serveMetrics } from '../core/metrics.ts';
 import { COMPONENTS, down, status, up } from '../stack/stack.ts';
 import { runEventsToClickHouse } from '../topology/events-to-clickhouse.ts';
 import { demo } from './demo.ts';
-import { config, positiveInt } from './options.ts';
+import { config, newProgram, positiveInt, runProgram } from './options.ts';
 import { runTests } from './test-suite.ts';
 
 function pickComponents(names: string[]) {
@@ -28,11 +26,10 @@ function pickComponents(names: string[]) {
   });
 }
 
-const program = new Command('encore')
-  .description('Real-time, disengagement-aware music recommendations on Kafka')
-  .addOption(new Option('-c, --config <file>', 'JSON config file (also ENCORE_CONFIG)'))
-  .addHelpText('after', '\nBenchmarks (not part of the job): encore bench --help')
-  .showHelpAfterError();
+const program = newProgram(
+  'encore',
+  'Real-time, disengagement-aware music recommendations on Kafka',
+).addHelpText('after', '\nBenchmarks (not part of the job): encore bench --help');
 
 /** Aborts on the first SIGINT/SIGTERM so jobs stop gracefully (commit, disconnect); a second one kills. */
 function shutdownSignal(): AbortSignal {
@@ -136,13 +133,4 @@ stack
     process.exitCode = statuses.every((s) => s.state === 'healthy') ? 0 : 1;
   });
 
-try {
-  await program.parseAsync();
-} catch (error) {
-  if (isEncoreError(error)) {
-    console.error(`encore: [${error.code}] ${error.message}`);
-  } else {
-    console.error(error);
-  }
-  process.exitCode = 1;
-}
+await runProgram(program);

@@ -1,5 +1,10 @@
-/** What every command line (the job's, the benchmarks') shares: loading the config, parsing numbers. */
+/**
+ * What every command line (the job's, the benchmarks') shares: the program with its `--config` option,
+ * loading the config, parsing numbers, and reporting a failure.
+ */
+import { Command, Option } from 'commander';
 import { type Config, loadConfig } from '../core/config.ts';
+import { isEncoreError } from '../core/errors.ts';
 import { setLogLevel } from '../core/log.ts';
 
 export function config(options: { config?: string }): Config {
@@ -13,3 +18,20 @@ export const positiveInt = (name: string) => (value: string) => {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${value}"`);
   return n;
 };
+
+export function newProgram(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .addOption(new Option('-c, --config <file>', 'JSON config file (also ENCORE_CONFIG)'))
+    .showHelpAfterError();
+}
+
+/** Runs the command the arguments name; a failure is printed (with its code, if Encore's) and exits 1. */
+export async function runProgram(program: Command): Promise<void> {
+  try {
+    await program.parseAsync();
+  } catch (error) {
+    console.error(isEncoreError(error) ? `${program.name()}: [${error.code}] ${error.message}` : error);
+    process.exitCode = 1;
+  }
+}

@@ -92,6 +92,25 @@ function toHeaders(headers: Kafka.MessageHeader[] | undefined): Headers {
   return out;
 }
 
+/** librdkafka's header list; none at all for the common case of no headers (no array per record). */
+function messageHeaders(headers: Headers | undefined): Kafka.MessageHeader[] | undefined {
+  const list: Kafka.MessageHeader[] = [];
+  for (const name in headers) list.push({ [name]: headers[name]! });
+  return list.length > 0 ? list : undefined;
+}
+
+function consumedRecord(m: Kafka.Message): ConsumedRecord {
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key: typeof m.key === 'string' ? Buffer.from(m.key) : (m.key ?? null),
+    value: m.value ?? null,
+    timestamp: m.timestamp ?? 0,
+    headers: toHeaders(m.headers),
+  };
+}
+
 /**
  * The largest record a producer sends (librdkafka's `message.max.bytes` default, set explicitly so callers
  * can check a record before it fails inside a batch or a transaction).
@@ -174,7 +193,7 @@ export class Producer {
             record.key ?? undefined,
             record.timestamp ?? Date.now(),
             id,
-            record.headers ? Object.entries(record.headers).map(([k, v]) => ({ [k]: v })) : undefined,
+            messageHeaders(record.headers),
           );
         } catch (error) {
           this.pending.delete(id);
@@ -326,17 +345,7 @@ export class Consumer {
     return new Promise((resolve, reject) => {
       this.client.consume(max, (error, messages) => {
         if (error) return reject(kafkaError('consume', error));
-        resolve(
-          messages.map((m) => ({
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            key: typeof m.key === 'string' ? Buffer.from(m.key) : (m.key ?? null),
-            value: m.value ?? null,
-            timestamp: m.timestamp ?? 0,
-            headers: toHeaders(m.headers),
-          })),
-        );
+        resolve(messages.map(consumedRecord));
       });
     });
   }
@@ -480,15 +489,7 @@ export async function readPartition(
         position = m.offset + 1;
         if (m.offset >= end) continue;
         read++;
-        await options.onRecord({
-          topic: m.topic,
-          partition: m.partition,
-          offset: m.offset,
-          key: typeof m.key === 'string' ? Buffer.from(m.key) : (m.key ?? null),
-          value: m.value ?? null,
-          timestamp: m.timestamp ?? 0,
-          headers: toHeaders(m.headers),
-        });
+        await options.onRecord(consumedRecord(m));
       }
       const [current] = client.position([{ topic, partition }]);
       if (current?.offset !== undefined && current.offset >= 0) position = Math.max(position, current.offset);

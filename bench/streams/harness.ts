@@ -7,9 +7,35 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { Admin, type Consumer, type OutgoingRecord, Producer } from '../../clients/kafka.ts';
 import { type Config, endpoints } from '../../core/config.ts';
+import type { ListeningEvent } from '../../schemas/types.generated.ts';
 import type { BenchSystem } from './systems/system.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Event time of the benchmark inputs: weeks ago, fixed so that an input is reproducible. */
+export const T0 = Date.UTC(2026, 10, 1);
+
+/** A playback event; the fields no benchmark job reads are filled in plainly. */
+export function benchEvent(
+  fields: Pick<ListeningEvent, 'eventId' | 'userId' | 'type' | 'timestamp' | 'songId' | 'positionMs'>,
+): ListeningEvent {
+  return {
+    ...fields,
+    seekToMs: null,
+    searchQuery: null,
+    device: 'MOBILE',
+    context: {
+      appVersion: '1.0.0',
+      os: 'android',
+      country: null,
+      source: 'PLAYLIST',
+      sourceId: null,
+      recommendationId: null,
+      shuffle: false,
+      timezoneOffsetMinutes: 60,
+    },
+  } as ListeningEvent;
+}
 
 /**
  * Records carry their event time (weeks ago, fixed for a reproducible input); with the broker's default

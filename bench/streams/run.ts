@@ -12,6 +12,7 @@ import { valueSubject } from '../../schemas/topics.ts';
 import type { ListeningEvent, UserProfile } from '../../schemas/types.generated.ts';
 import { up } from '../../stack/stack.ts';
 import {
+  benchEvent,
   committedSum,
   deleteRunTopics,
   KEEP_FOREVER,
@@ -19,6 +20,7 @@ import {
   progressBar,
   startSystem,
   stopProcess,
+  T0,
   treeRssMib,
 } from './harness.ts';
 import { kafkaStreamsJava } from './systems/kafka-streams-java.ts';
@@ -29,7 +31,6 @@ import { encoreAtLeastOnce, encoreExactlyOnce, rawPassthrough } from './systems/
 const _ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MINUTE = 60_000;
 const GAP = 30 * MINUTE;
-const T0 = Date.UTC(2026, 10, 1);
 export const SYSTEMS: BenchSystem[] = [
   rawPassthrough,
   encoreAtLeastOnce,
@@ -102,27 +103,14 @@ function* generateEvents(
         due[round + pause] ??= [];
         due[round + pause]!.push(u);
       }
-      yield {
+      yield benchEvent({
         eventId: `e-${u}-${count}`,
         userId,
         type: random(rng, 4) === 0 ? 'SKIP' : 'PLAY',
         timestamp: T0 + round * MINUTE + (u % 60) * 1000,
         songId: `song-${random(rng, 50_000)}`,
         positionMs: random(rng, 200_000),
-        seekToMs: null,
-        searchQuery: null,
-        device: 'MOBILE',
-        context: {
-          appVersion: '1.0.0',
-          os: 'android',
-          country: null,
-          source: 'PLAYLIST',
-          sourceId: null,
-          recommendationId: null,
-          shuffle: false,
-          timezoneOffsetMinutes: 60,
-        },
-      } as ListeningEvent;
+      });
     }
     due[round] = [];
   }

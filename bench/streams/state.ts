@@ -18,9 +18,9 @@ import { Contracts } from '../../schemas/contracts.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import { AvroSerde } from '../../schemas/serde.ts';
 import { valueSubject } from '../../schemas/topics.ts';
-import type { ListeningEvent } from '../../schemas/types.generated.ts';
 import { up } from '../../stack/stack.ts';
 import {
+  benchEvent,
   committedSum,
   deleteRunTopics,
   KEEP_FOREVER,
@@ -28,6 +28,7 @@ import {
   progressBar,
   startSystem,
   stopProcess,
+  T0,
   treeRssMib,
 } from './harness.ts';
 import { encoreAtLeastOnce } from './systems/typescript.ts';
@@ -97,14 +98,13 @@ export async function benchState(config: Config, options: StateBenchOptions): Pr
 
   const registry = new SchemaRegistry(config);
   const serde = new AvroSerde(registry, valueSubject(topic), Contracts.listeningEvent);
-  const T0 = Date.UTC(2026, 10, 1);
   await produceAll(
     config,
     'events',
     options.sessions,
     (function* () {
       for (let u = 0; u < options.sessions; u++) {
-        const event = {
+        const event = benchEvent({
           eventId: `e-${u}`,
           userId: `user-${u}`,
           type: 'PLAY',
@@ -112,20 +112,7 @@ export async function benchState(config: Config, options: StateBenchOptions): Pr
           timestamp: T0 + (u % 60_000),
           songId: `song-${u % 50_000}`,
           positionMs: 0,
-          seekToMs: null,
-          searchQuery: null,
-          device: 'MOBILE',
-          context: {
-            appVersion: '1.0.0',
-            os: null,
-            country: 'SE',
-            source: 'PLAYLIST',
-            sourceId: null,
-            recommendationId: null,
-            shuffle: false,
-            timezoneOffsetMinutes: 0,
-          },
-        } as ListeningEvent;
+        });
         yield serde
           .serialize(event)
           .then((value) => ({ topic, key: event.userId, value, timestamp: event.timestamp }));

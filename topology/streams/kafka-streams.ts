@@ -121,7 +121,6 @@ export class KafkaStreams {
   private lastCommit = Date.now();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
-  private partitionsByTopic = new Map<string, number>();
 
   constructor(topology: Topology, config: Config, options: StreamsOptions) {
     this.topology = topology;
@@ -357,12 +356,11 @@ export class KafkaStreams {
 
   private async restore(task: Task) {
     const timer = restoreSeconds.startTimer({ application: this.config.appId });
-    const began = Date.now();
     let restored = 0;
     for (const name of task.subtopology.stores) {
       const store = this.topology.stores.get(name)!;
       const { topic, sourceTopic } = store.changelog;
-      const serde = sourceTopic ? this.sourceSerde(topic) : internalSerde;
+      const serde = sourceTopic ? this.serdeOf('source', topic) : internalSerde;
       // A table is brought up to the end of its source topic before the task processes anything, so that
       // a join never misses a row that was already written when the task started. Records of the table
       // below that end are then skipped by processing (they are in the store already).
@@ -389,16 +387,8 @@ export class KafkaStreams {
       restoredRecords.inc({ application: this.config.appId, store: name }, count);
       restored += count;
     }
-    timer();
-    log.info({ task: task.id, records: restored, ms: Date.now() - began }, 'task restored');
-  }
-
-  private sourceSerde(topic: string): ValueSerde<unknown> {
-    return this.serdeOf('source', topic);
-  }
-
-  private sinkSerde(topic: string): ValueSerde<unknown> {
-    return this.serdeOf('sink', topic);
+    const seconds = timer();
+    log.info({ task: task.id, records: restored, ms: Math.round(seconds * 1000) }, 'task restored');
   }
 
   /** Looked up once per topic: this runs for every record. */
@@ -433,7 +423,7 @@ export class KafkaStreams {
       if (record.offset < (this.tableCaughtUp.get(key) ?? 0)) continue;
       let value: unknown;
       try {
-        value = await this.sourceSerde(record.topic).deserialize(record.value);
+        value = await this.serdeOf('source', record.topic).deserialize(record.value);
       } catch (error) {
         if (!(error instanceof DeserializationError)) throw error;
         this.rejected.push({ record, reason: error.reason, message: error.message });
@@ -547,7 +537,7 @@ export class KafkaStreams {
       let record: OutgoingRecord | undefined;
       let problem: string;
       try {
-        const serde = o.internal ? internalSerde : this.sinkSerde(o.topic);
+        const serde = o.internal ? internalSerde : this.serdeOf('sink', o.topic);
         record = {
           topic: o.topic,
           key: o.record.key,
@@ -581,15 +571,15 @@ export class KafkaStreams {
     const admin = new Admin(this.config);
     try {
       const cluster = await admin.describeCluster();
-      this.partitionsByTopic = new Map(cluster.topics.map((t) => [t.name, t.partitions]));
+      const partitionsByTopic = new Map(cluster.topics.map((t) => [t.name, t.partitions]));
       const external = this.topology.subtopologies.flatMap((s) =>
         s.sourceTopics.filter((t) => !this.topology.repartitionTopics.includes(t)),
       );
-      const missing = external.filter((t) => !this.partitionsByTopic.has(t));
+      const missing = external.filter((t) => !partitionsByTopic.has(t));
       if (missing.length > 0) {
         throw new EncoreError(ErrorCodes.KAFKA_FAILED, `source topics do not exist: ${missing.join(', ')}`);
       }
-      const partitions = Math.max(...external.map((t) => this.partitionsByTopic.get(t)!));
+      const partitions = Math.max(...external.map((t) => partitionsByTopic.get(t)!));
       const internal = [
         ...this.topology.repartitionTopics.map((name) => ({ name, config: {} })),
         ...[...this.topology.stores.values()]
@@ -599,9 +589,9 @@ export class KafkaStreams {
       await admin.ensureTopics(
         internal.map((t) => ({ ...t, partitions, replicationFactor: this.config.kafka.replicationFactor })),
       );
-      for (const t of internal) this.partitionsByTopic.set(t.name, partitions);
+      for (const t of internal) partitionsByTopic.set(t.name, partitions);
       for (const sub of this.topology.subtopologies) {
-        const counts = new Map(sub.sourceTopics.map((t) => [t, this.partitionsByTopic.get(t)!]));
+        const counts = new Map(sub.sourceTopics.map((t) => [t, partitionsByTopic.get(t)!]));
         if (new Set(counts.values()).size > 1) {
           throw new EncoreError(
             ErrorCodes.CONFIG_INVALID,

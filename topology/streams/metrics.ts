@@ -31,20 +31,36 @@ export function registerRuntime(state: RuntimeState): () => void {
   return () => runtimes.delete(state);
 }
 
-function nodeCounter(name: string, help: string, field: keyof NodeStats) {
-  return new Counter({
+/**
+ * A counter or gauge whose samples are read from the running runtimes at scrape time. Samples with the same
+ * labels (several tasks of one node, say) add up, which is right for both kinds.
+ */
+function fromRuntimes<L extends string>(
+  Kind: typeof Counter | typeof Gauge,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  samples: (runtime: RuntimeState) => Iterable<[Record<L, string | number>, number]>,
+) {
+  return new Kind({
     name,
     help,
-    labelNames: ['application', 'node'] as const,
+    labelNames: ['application', ...labelNames],
     registers: [registry],
     collect() {
       this.reset();
       for (const runtime of runtimes) {
-        for (const [node, stats] of runtime.nodeStats())
-          this.inc({ application: runtime.applicationId, node }, stats[field]);
+        for (const [labels, value] of samples(runtime))
+          this.inc({ application: runtime.applicationId, ...labels }, value);
       }
     },
   });
+}
+
+function nodeCounter(name: string, help: string, field: keyof NodeStats) {
+  fromRuntimes(Counter, name, help, ['node'], (runtime) =>
+    [...runtime.nodeStats()].map(([node, stats]) => [{ node }, stats[field]]),
+  );
 }
 
 nodeCounter('encore_streams_node_records_in_total', 'Records that entered each topology node', 'recordsIn');
@@ -59,58 +75,33 @@ nodeCounter(
   'seconds',
 );
 
-new Gauge({
-  name: 'encore_streams_consumer_lag_records',
-  help: 'Records between the last processed offset and the high watermark, by source partition',
-  labelNames: ['application', 'topic', 'partition'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const runtime of runtimes) {
-      for (const { topic, partition, records } of runtime.lag())
-        this.set({ application: runtime.applicationId, topic, partition }, records);
-    }
-  },
-});
+fromRuntimes(
+  Gauge,
+  'encore_streams_consumer_lag_records',
+  'Records between the last processed offset and the high watermark, by source partition',
+  ['topic', 'partition'],
+  (runtime) => runtime.lag().map(({ topic, partition, records }) => [{ topic, partition }, records]),
+);
 
-new Counter({
-  name: 'encore_streams_late_records_dropped_total',
-  help: 'Records that arrived after their session window closed (past grace), by store',
-  labelNames: ['application', 'store'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const runtime of runtimes) {
-      for (const [store, dropped] of runtime.lateRecordsDropped())
-        this.inc({ application: runtime.applicationId, store }, dropped);
-    }
-  },
-});
+fromRuntimes(
+  Counter,
+  'encore_streams_late_records_dropped_total',
+  'Records that arrived after their session window closed (past grace), by store',
+  ['store'],
+  (runtime) => [...runtime.lateRecordsDropped()].map(([store, dropped]) => [{ store }, dropped]),
+);
 
-new Gauge({
-  name: 'encore_streams_restore_remaining_records',
-  help: 'Changelog records still to restore before the tasks that own them can process, by store',
-  labelNames: ['application', 'store'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const runtime of runtimes) {
-      for (const [store, remaining] of runtime.restoreRemaining())
-        this.set({ application: runtime.applicationId, store }, remaining);
-    }
-  },
-});
+fromRuntimes(
+  Gauge,
+  'encore_streams_restore_remaining_records',
+  'Changelog records still to restore before the tasks that own them can process, by store',
+  ['store'],
+  (runtime) => [...runtime.restoreRemaining()].map(([store, remaining]) => [{ store }, remaining]),
+);
 
-new Gauge({
-  name: 'encore_streams_active_tasks',
-  help: 'Tasks this instance runs',
-  labelNames: ['application'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const runtime of runtimes) this.set({ application: runtime.applicationId }, runtime.tasks());
-  },
-});
+fromRuntimes(Gauge, 'encore_streams_active_tasks', 'Tasks this instance runs', [], (runtime) => [
+  [{}, runtime.tasks()],
+]);
 
 export const restoredRecords = new Counter({
   name: 'encore_streams_restored_records_total',
