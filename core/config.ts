@@ -53,6 +53,66 @@ export const ConfigSchema = z.strictObject({
       maxBatchRecords: z.number().int().min(1).default(2000),
     })
     .prefault({}),
+  /** The session tracker, the disengagement labeler and the feedback collector. */
+  listening: z
+    .strictObject({
+      /** Inactivity that ends a listening session. */
+      sessionGapMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(30 * 60_000),
+      /**
+       * How late in event time a record may arrive and still count (apps buffer events offline). Sessions
+       * close, and labels are decided, this long after they could first be.
+       */
+      graceMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(5 * 60_000),
+      /** A scoring point is positive when the listener disengages within this much event time. */
+      labelHorizonMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(30 * 60_000),
+      /** A skip burst: at least this many skips... */
+      burstSkips: z.number().int().min(2).default(3),
+      /** ...within this much time. */
+      burstWindowMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(2 * 60_000),
+      /** Dwell from which a play counts as listened (feedback, the next song a listener chose). */
+      listenedMs: z.number().int().min(1000).default(30_000),
+      /** A recommendation nothing of which was played, searched or exited over within this is IGNORED. */
+      feedbackWindowMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(30 * 60_000),
+    })
+    .prefault({})
+    .refine((l) => l.labelHorizonMs <= l.sessionGapMs, {
+      path: ['labelHorizonMs'],
+      message:
+        'must not exceed listening.sessionGapMs: a horizon longer than the gap would reach into the next session',
+    }),
+  /** Writing topics into ClickHouse. */
+  sinks: z
+    .strictObject({
+      /** Longest time rows wait in memory before they are inserted (and their offsets committed). */
+      flushIntervalMs: z.number().int().min(10).default(1000),
+      /** A table's rows are inserted once this many are waiting, even before the interval. */
+      batchRows: z.number().int().min(1).default(20_000),
+      /** Rows held in memory, all tables together, beyond which consumption pauses until inserts catch up. */
+      maxBufferedRows: z.number().int().min(1).default(200_000),
+      /** How often the job writes its operators' counters to the operator_metrics table; 0 turns it off. */
+      operatorMetricsIntervalMs: z.number().int().min(0).default(10_000),
+    })
+    .prefault({}),
   kafka: z
     .strictObject({
       host,

@@ -6,9 +6,13 @@ import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 import type {
   DeadLetter,
+  DisengagementLabel,
   ListeningEvent,
+  ListeningSession,
+  ModelScore,
   Recommendation,
   RecommendationFeedback,
+  SessionFeatures,
   Song,
   UserProfile,
 } from './types.generated.ts';
@@ -41,4 +45,8 @@ export const Contracts = {
   recommendation: contract<Recommendation>('recommendation.avsc'),
   recommendationFeedback: contract<RecommendationFeedback>('recommendation-feedback.avsc'),
   deadLetter: contract<DeadLetter>('dead-letter.avsc'),
+  sessionFeatures: contract<SessionFeatures>('session-features.avsc'),
+  disengagementLabel: contract<DisengagementLabel>('disengagement-label.avsc'),
+  listeningSession: contract<ListeningSession>('listening-session.avsc'),
+  modelScore: contract<ModelScore>('model-score.avsc'),
 } as const;

@@ -31,6 +31,10 @@ export function topics(config: Config) {
     recommendations: userKeyed('recommendations', Contracts.recommendation),
     recommendationFeedback: userKeyed('recommendation-feedback', Contracts.recommendationFeedback),
     deadLetter: userKeyed('dead-letter', Contracts.deadLetter),
+    sessionFeatures: userKeyed('session-features', Contracts.sessionFeatures),
+    disengagementLabels: userKeyed('disengagement-labels', Contracts.disengagementLabel),
+    sessions: userKeyed('sessions', Contracts.listeningSession),
+    modelScores: userKeyed('model-scores', Contracts.modelScore),
   };
 }
 

@@ -20,6 +20,26 @@ export interface DeadLetter {
   failedAt: number;
 }
 
+/** The first disengagement within the horizon, or CONTINUED when listening went on without one. SILENCE: no event at all within the horizon. */
+export type DisengagementReason = 'UNKNOWN' | 'EXIT' | 'SEARCH' | 'SKIP_BURST' | 'SILENCE' | 'CONTINUED';
+
+/** What happened within the horizon after a scoring point, decided once the horizon has passed in stream time. Topic <appId>-disengagement-labels, key = userId; joins session features on eventId. */
+export interface DisengagementLabel {
+  /** The scoring point's listening event. */
+  eventId: string;
+  userId: string;
+  sessionId: string;
+  /** The scoring point's event time. */
+  timestamp: number;
+  disengaged: boolean;
+  reason: DisengagementReason;
+  /** From the scoring point to the disengaging event. */
+  outcomeAfterMs: null | number;
+  /** The first song started after the point and listened to for 30 s or more within the horizon. */
+  nextSongId: null | string;
+  horizonMs: number;
+}
+
 /** UNKNOWN stands for a type added by a newer producer than this reader. */
 export type EventType = 'UNKNOWN' | 'PLAY' | 'SKIP' | 'PAUSE' | 'RESUME' | 'SEEK' | 'SEARCH' | 'EXIT';
 
@@ -61,6 +81,51 @@ export interface ListeningEvent {
   searchQuery: null | string;
   device: Device;
   context: AppContext;
+}
+
+/** A closed listening session: no event for the inactivity gap plus grace, so it can no longer change. Topic <appId>-sessions, key = userId. */
+export interface ListeningSession {
+  /** <userId>/<start ms>. */
+  sessionId: string;
+  userId: string;
+  start: number;
+  /** The last event's time. */
+  end: number;
+  events: number;
+  plays: number;
+  skips: number;
+  skipBursts: number;
+  pauses: number;
+  pausedMs: number;
+  seeks: number;
+  searches: number;
+  /** Dwell summed over the session's plays. */
+  listenedMs: number;
+  /** Ended by an EXIT event rather than by inactivity. */
+  exited: boolean;
+  /** Of the last event. */
+  device: string;
+  /** Songs played, in order (the last plays when the session was very long). */
+  songIds: string[];
+}
+
+/** One inference of a model at a scoring point, for score-distribution and latency monitoring and champion/challenger comparison. Topic <appId>-model-scores, key = userId. */
+export interface ModelScore {
+  eventId: string;
+  userId: string;
+  /** e.g. disengagement, user-tower. */
+  model: string;
+  modelVersion: string;
+  /** champion, or challenger for shadow scoring. */
+  role: string;
+  score: number;
+  threshold: null | number;
+  triggered: boolean;
+  /** Inference time of this score (its share of a micro-batch). */
+  latencyMicros: number;
+  /** The scoring point's event time. */
+  timestamp: number;
+  scoredAt: number;
 }
 
 /** LISTENED: dwell of at least 30 s. IGNORED: nothing recommended was played before the window closed. */
@@ -123,6 +188,35 @@ export interface Recommendation {
   /** Timestamp of the triggering event or request. */
   eventTime: number;
   generatedAt: number;
+}
+
+/** The session tracker's state at one listening event: what the disengagement predictor reads and what training learns from (a scoring point). Topic <appId>-session-features, key = userId. */
+export interface SessionFeatures {
+  /** The listening event this scoring point is at. */
+  eventId: string;
+  userId: string;
+  /** <userId>/<session start ms>. */
+  sessionId: string;
+  timestamp: number;
+  eventType: string;
+  songId: null | string;
+  device: string;
+  subscription: string;
+  /** Version of the feature spec (schemas/feature-spec.json) the values follow. */
+  featureSpec: string;
+  /** Raw numeric features, in the spec's order. */
+  features: number[];
+  /** The session's last plays, oldest first, the current one last. */
+  seqSongIds: string[];
+  seqSkipped: boolean[];
+  /** Listened time; for the current play, its time so far. */
+  seqDwellSeconds: number[];
+  /** From the previous play's start; 0 for the first. */
+  seqGapSeconds: number[];
+  /** The session's latest songs listened through or replayed, newest first. */
+  highIntentSongIds: string[];
+  /** Latest songs played 30 s or more but then skipped, newest first. */
+  mediumIntentSongIds: string[];
 }
 
 /** A catalog entry. Compacted topic <appId>-songs, key = songId; every job instance holds the whole catalog. */

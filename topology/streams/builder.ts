@@ -51,6 +51,14 @@ export class SessionWindows {
     if (!(graceMs >= 0)) throw new Error(`grace period must be zero or more, got ${graceMs}`);
     return new SessionWindows({ ...this.spec, graceMs });
   }
+
+  /**
+   * Besides an update per record, emit each session once more, with `closed: true`, when it can no longer
+   * change (stream time past its end + gap + grace): Kafka Streams' emit-on-window-close, alongside updates.
+   */
+  emitOnClose(): SessionWindows {
+    return new SessionWindows({ ...this.spec, emitOnClose: true });
+  }
 }
 
 interface Named {
@@ -287,8 +295,21 @@ export class KStream<V> {
     );
   }
 
+  /** Both streams' records, as they come, in one stream (they must be co-partitioned). */
+  merge(other: KStream<V>, options?: Named): KStream<V> {
+    const name = this.builder.addProcessor(
+      this.node,
+      'MERGE',
+      stateless<V, V>((r, emit) => emit(r)) as never,
+      [],
+      options?.name,
+    );
+    this.builder.connect(other.node, name);
+    return new KStream<V>(this.builder, name, this.keyChanged || other.keyChanged);
+  }
+
   /** One stream per predicate; a record goes to the first branch whose predicate holds (or none). */
-  branch(...predicates: ((value: V, key: string) => boolean)[]): KStream<V>[] {
+  branch<P extends ((value: V, key: string) => boolean)[]>(...predicates: P): { [I in keyof P]: KStream<V> } {
     const router = this.builder.addProcessor(
       this.node,
       'BRANCH',
@@ -320,7 +341,7 @@ export class KStream<V> {
           this.keyChanged,
         ),
     );
-    return branches;
+    return branches as { [I in keyof P]: KStream<V> };
   }
 
   /** A custom processor with access to the named state stores and to punctuation. */

@@ -5,17 +5,26 @@
 import type { Processor, ProcessorContext, StreamRecord } from './api.ts';
 import type { KeyValueStore, Session, SessionStore } from './stores.ts';
 
-/** The change a session aggregation emits: `value: null` says the window is gone (merged into another). */
+/**
+ * The change a session aggregation emits: `value: null` says the window is gone (merged into another);
+ * `closed: true` says it can no longer change (only with `emitOnClose`).
+ */
 export interface SessionUpdate<V> {
   start: number;
   end: number;
   value: V | null;
+  closed: boolean;
 }
 
 export interface SessionWindowsSpec {
   inactivityGapMs: number;
   graceMs: number;
+  /** Also emit each session once more, final, when stream time passes its end + gap + grace. */
+  emitOnClose?: boolean;
 }
+
+/** How often, in stream time, a session aggregation that emits closed sessions looks for them. */
+const CLOSE_CHECK_INTERVAL_MS = 60_000;
 
 export interface DroppedRecords {
   /** Counted per task; a metric in the runtime, readable in the test driver. */
@@ -91,7 +100,8 @@ export function aggregateByKey<V, A>(
  * Session windows with Kafka Streams' semantics: a record joins every session of its key within the
  * inactivity gap, merging them when it bridges two; a record whose merged session would end before
  * `stream time - gap - grace` is late and dropped (and counted). Sessions that can no longer change are
- * removed from the store by a stream-time sweep, which keeps state bounded to the active sessions.
+ * removed from the store by a stream-time sweep, which keeps state bounded to the active sessions; with
+ * `emitOnClose` the sweep runs every minute of stream time and forwards each one, final, as it goes.
  */
 export function sessionAggregate<V, A>(
   storeName: string,
@@ -110,11 +120,22 @@ export function sessionAggregate<V, A>(
       init(ctx) {
         context = ctx;
         store = ctx.getStateStore<SessionStore<A>>(storeName);
-        ctx.schedule(gap, 'stream-time', () => {
+        const interval = windows.emitOnClose ? Math.min(gap, CLOSE_CHECK_INTERVAL_MS) : gap;
+        ctx.schedule(interval, 'stream-time', () => {
           const closed = closeTime();
           for (const key of store.keys()) {
             const expired = store.sessions(key).filter((s) => s.end < closed);
-            if (expired.length > 0) store.replace(key, expired, []);
+            if (expired.length === 0) continue;
+            store.replace(key, expired, []);
+            if (!windows.emitOnClose) continue;
+            for (const { start, end, value } of expired) {
+              context.forward({
+                key,
+                value: { start, end, value, closed: true },
+                timestamp: end,
+                headers: {},
+              });
+            }
           }
         });
       },
@@ -141,11 +162,15 @@ export function sessionAggregate<V, A>(
             context.forward({
               ...record,
               timestamp: gone.end,
-              value: { start: gone.start, end: gone.end, value: null },
+              value: { start: gone.start, end: gone.end, value: null, closed: false },
             });
           }
         }
-        context.forward({ ...record, timestamp: end, value: { start, end, value: aggregate } });
+        context.forward({
+          ...record,
+          timestamp: end,
+          value: { start, end, value: aggregate, closed: false },
+        });
       },
     };
   };

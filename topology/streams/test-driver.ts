@@ -106,6 +106,11 @@ export class TopologyTestDriver {
     for (const task of this.tasks.values()) task.close();
   }
 
+  /** Late records a session aggregation dropped (outside its grace period), by its store's name. */
+  lateRecordsDropped(store: string): number {
+    return this.topology.dropped.get(store)?.lateRecordsDropped ?? 0;
+  }
+
   /** Per topology node, over all tasks: records in and out and time spent (what the runtime exports). */
   nodeStats(): Map<string, NodeStats> {
     return sumNodeStats([...this.tasks.values()].map((task) => task.stats));

@@ -1,0 +1,99 @@
+/**
+ * Encore's listening topology: what every listener is doing now, what it meant, and what recommendations
+ * led to. Read top to bottom:
+ *
+ *   listening-events ⋈ user-profiles → 30-minute session windows (store: sessions)
+ *     ├─ closed sessions                              → sessions
+ *     ├─ features at every event (scoring points)     → session-features
+ *     └─ labeler, decided after the horizon            → disengagement-labels   (store: label-horizon)
+ *   listening-events + recommendations → feedback    → recommendation-feedback (store: pending-recommendations)
+ *
+ * Malformed events go to the dead-letter topic (the runtime's deserialization handler). The ClickHouse
+ * connector (sinks/connector.ts) writes all these topics into tables for analysts and training.
+ */
+import type { Config } from '../core/config.ts';
+import type { TopicDefinition } from '../schemas/topics.ts';
+import { topics } from '../schemas/topics.ts';
+import type { ListeningEvent, Recommendation, UserProfile } from '../schemas/types.generated.ts';
+import { validateListeningEvent } from '../schemas/validation.ts';
+import { closedSession, scoringPoint } from './listening/features.ts';
+import { FEEDBACK_STORE, type FeedbackInput, feedbackCollector } from './listening/feedback.ts';
+import { LABEL_STORE, labeler } from './listening/labeler.ts';
+import {
+  addEvent,
+  emptySession,
+  mergeSessions,
+  type SessionState,
+  withProfile,
+} from './listening/session.ts';
+import { SessionWindows, StreamsBuilder } from './streams/builder.ts';
+import type { SessionUpdate } from './streams/operators.ts';
+import type { Topology, ValueSerde } from './streams/topology.ts';
+
+/** The value serde of a topic: Avro through the registry in the runtime, none in the test driver. */
+export type SerdeFactory = <T>(
+  topic: TopicDefinition<T>,
+  validate?: (value: T) => T,
+) => ValueSerde<T> | undefined;
+
+const eventOf = (update: SessionUpdate<SessionState>) => update.value!.events[update.value!.latest!.index]!;
+
+export function listeningTopology(config: Config, serde: SerdeFactory): Topology {
+  const t = topics(config);
+  const rules = config.listening;
+  const builder = new StreamsBuilder(config.appId);
+
+  const profiles = builder.table<UserProfile>(t.userProfiles.name, {
+    store: 'user-profiles',
+    serde: serde(t.userProfiles) as ValueSerde<UserProfile | null>,
+  });
+  const events = builder.stream<ListeningEvent>(t.listeningEvents.name, {
+    serde: serde(t.listeningEvents, validateListeningEvent),
+    timestampExtractor: (event) => event.timestamp,
+  });
+  const recommendations = builder.stream<Recommendation>(t.recommendations.name, {
+    serde: serde(t.recommendations),
+    timestampExtractor: (recommendation) => recommendation.eventTime,
+  });
+
+  const windows = SessionWindows.ofInactivityGap(rules.sessionGapMs).grace(rules.graceMs).emitOnClose();
+  const [closed, updated] = events
+    .leftJoin(profiles, withProfile)
+    .groupByKey()
+    .windowedBy(windows)
+    .aggregate(emptySession, addEvent, mergeSessions, { store: 'sessions' })
+    .toStream()
+    .branch(
+      (update) => update.closed,
+      (update) => update.value !== null,
+    );
+
+  closed
+    .mapValues((s, user) => closedSession(user, s.start, s.end, s.value!, rules))
+    .to(t.sessions.name, { serde: serde(t.sessions) });
+
+  updated
+    .filter((update) => eventOf(update).type !== 'EXIT')
+    .mapValues((update, user) => scoringPoint(user, update.start, update.value!, rules))
+    .to(t.sessionFeatures.name, { serde: serde(t.sessionFeatures) });
+
+  updated
+    .process(labeler({ ...rules, horizonMs: rules.labelHorizonMs }), {
+      stores: [{ name: LABEL_STORE, kind: 'key-value' }],
+    })
+    .to(t.disengagementLabels.name, { serde: serde(t.disengagementLabels) });
+
+  events
+    .mapValues((event): FeedbackInput => ({ kind: 'event', event }))
+    .merge(
+      recommendations.mapValues(
+        (recommendation): FeedbackInput => ({ kind: 'recommendation', recommendation }),
+      ),
+    )
+    .process(feedbackCollector({ listenedMs: rules.listenedMs, windowMs: rules.feedbackWindowMs }), {
+      stores: [{ name: FEEDBACK_STORE, kind: 'key-value' }],
+    })
+    .to(t.recommendationFeedback.name, { serde: serde(t.recommendationFeedback) });
+
+  return builder.build();
+}
