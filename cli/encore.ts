@@ -14,6 +14,7 @@ import { runEventsToClickHouse } from '../topology/events-to-clickhouse.ts';
 import { demo } from './demo.ts';
 import { config, newProgram, positiveInt, runProgram } from './options.ts';
 import { runTests } from './test-suite.ts';
+import { registerTrainingCommands } from './training.ts';
 
 function pickComponents(names: string[]) {
   if (names.length === 0) return COMPONENTS;
@@ -132,5 +133,7 @@ stack
     }
     process.exitCode = statuses.every((s) => s.state === 'healthy') ? 0 : 1;
   });
+
+registerTrainingCommands(program);
 
 await runProgram(program);
