@@ -45,6 +45,8 @@ class RunResult:
     user_tower_dir: Path
     report_dir: Path
     metrics: dict[str, Any] = field(default_factory=dict)
+    # What was exported, for parity checks: directory -> (PyTorch module, input names).
+    exported: dict[Path, tuple[torch.nn.Module, list[str]]] = field(default_factory=dict)
 
 
 def subsample(points: Points, limit: int, seed: int) -> Points:
@@ -247,6 +249,7 @@ def run(data: Dataset, options: TrainOptions, clickhouse: Any = None) -> RunResu
     names = input_names(chosen_user_id)
     inputs = batch_tensors(split.test, example, data.spec, chosen_user_id)
     export.export_onnx(disengagement, inputs, names, "probability", results.disengagement_dir / "model.onnx")
+    results.exported[results.disengagement_dir] = (disengagement, names)
     chosen = evaluation["disengagement"][chosen_name]
     export.write_metadata(results.disengagement_dir / "metadata.json", common | {
         "name": "disengagement",
@@ -263,6 +266,7 @@ def run(data: Dataset, options: TrainOptions, clickhouse: Any = None) -> RunResu
     names = input_names(chosen_tower_user_id)
     inputs = batch_tensors(split.test, example, data.spec, chosen_tower_user_id)
     export.export_onnx(tower.user_tower, inputs, names, "user_embedding", results.user_tower_dir / "model.onnx")
+    results.exported[results.user_tower_dir] = (tower.user_tower, names)
     embeddings = song_embeddings(tower, data, "cpu")[2:]
     export.write_song_embeddings(results.user_tower_dir / "song-embeddings.jsonl", version, data.catalog.song_ids,
                                  embeddings)
