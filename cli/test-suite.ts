@@ -42,6 +42,13 @@ export function testFiles(options: Pick<TestOptions, 'unit' | 'filter'>): string
 export async function runTests(config: Config, options: TestOptions): Promise<void> {
   await step('biome: lint and format', bin('biome'), ['check', '.']);
   await step('tsc: type check', bin('tsc'), ['--noEmit', '-p', '.']);
+  if (!options.filter?.length || options.filter.some((f) => f.includes('training'))) {
+    // The trainer's suite (Python). Any non-zero exit fails, pytest's 5 ("no tests collected") included.
+    const python = process.env.ENCORE_PYTHON;
+    if (!python) throw new Error('ENCORE_PYTHON is not set: bin/encore prepares the trainer venv for `test`');
+    const args = ['-m', 'pytest', 'training/tests', '-q', '-p', 'no:cacheprovider'];
+    await step('pytest: training/tests', python, args, { PYTHONDONTWRITEBYTECODE: '1' });
+  }
   const files = testFiles(options);
   if (files.length === 0) throw new Error('no test file matches');
   const integration = files.some((file) => file.endsWith('.it.test.ts'));
