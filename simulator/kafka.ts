@@ -50,40 +50,54 @@ export async function produceSimulation(
   const registry = new SchemaRegistry(config);
   const producer = new Producer(config, 'simulator');
   await producer.connect();
-  const records = async <T>(topic: TopicDefinition<T>, values: Iterable<T>, key: (value: T) => string) => {
+  const events = simulation.events[Symbol.iterator]();
+  let next = events.next();
+  // Table records are stamped no later than the first event: a profile created mid-simulation stamped
+  // with its creation time would move the task's stream time ahead, and every earlier event would be late.
+  const firstEventTime = next.done ? Number.POSITIVE_INFINITY : next.value.timestamp;
+  const records = async <T>(
+    topic: TopicDefinition<T>,
+    values: Iterable<T>,
+    key: (value: T) => string,
+    time: (value: T) => number,
+  ) => {
     const serde = new AvroSerde(registry, valueSubject(topic.name), topic.contract);
     const batch: OutgoingRecord[] = [];
-    for (const value of values)
-      batch.push({ topic: topic.name, key: key(value), value: await serde.serialize(value) });
+    for (const value of values) {
+      const timestamp = Math.min(time(value), firstEventTime);
+      batch.push({ topic: topic.name, key: key(value), value: await serde.serialize(value), timestamp });
+    }
     return batch;
   };
   try {
-    const songs = await records(t.songs, simulation.songs, (s) => s.songId);
+    const songs = await records(
+      t.songs,
+      simulation.songs,
+      (s) => s.songId,
+      (s) => s.addedAt,
+    );
     await producer.send(songs);
-    const profiles = await records(t.userProfiles, simulation.profiles, (p) => p.userId);
+    const profiles = await records(
+      t.userProfiles,
+      simulation.profiles,
+      (p) => p.userId,
+      (p) => p.createdAt,
+    );
     await producer.send(profiles);
     log.info({ songs: songs.length, profiles: profiles.length }, 'catalog and profiles produced');
 
     const serde = new AvroSerde(registry, valueSubject(t.listeningEvents.name), t.listeningEvents.contract);
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    const events = simulation.events[Symbol.iterator]();
     const began = Date.now();
     let produced = 0;
-    let exhausted = false;
-    while (!exhausted && produced < limit && !options.signal?.aborted) {
+    while (!next.done && produced < limit && !options.signal?.aborted) {
       const due = options.rate ? Math.floor(((Date.now() - began) / 1000) * options.rate) : produced + BATCH;
       const batch: OutgoingRecord[] = [];
-      while (produced + batch.length < Math.min(due, limit)) {
-        const next = events.next();
-        if (next.done) {
-          exhausted = true;
-          break;
-        }
-        batch.push({
-          topic: t.listeningEvents.name,
-          key: next.value.userId,
-          value: await serde.serialize(next.value),
-        });
+      // Events keep the produce time as their record timestamp (retention counts from it); the job reads
+      // event time from the value.
+      for (; !next.done && produced + batch.length < Math.min(due, limit); next = events.next()) {
+        const event = next.value;
+        batch.push({ topic: t.listeningEvents.name, key: event.userId, value: await serde.serialize(event) });
       }
       await producer.send(batch);
       produced += batch.length;

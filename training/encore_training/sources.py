@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-TABLES = ("features", "labels", "songs")
+# What the trainer reads, and the ClickHouse tables the sinks write it to (sinks/migrations/).
+TABLES = {"features": "session_features", "labels": "disengagement_labels", "songs": "songs"}
 # Int64 columns come back as strings from ClickHouse's JSON output (and older servers' drivers).
 INT64_COLUMNS = {"timestamp_ms", "outcome_after_ms", "horizon_ms", "added_at_ms", "duration_ms"}
 
@@ -37,7 +38,11 @@ class FileSource:
         return f"files in {self.directory}"
 
     def rows(self, table: str) -> Iterator[dict[str, Any]]:
-        with (self.directory / f"{table}.jsonl").open() as lines:
+        # The dataset builder's names (features.jsonl), or an export named after the table.
+        path = self.directory / f"{table}.jsonl"
+        if not path.exists() and (self.directory / f"{TABLES[table]}.jsonl").exists():
+            path = self.directory / f"{TABLES[table]}.jsonl"
+        with path.open() as lines:
             for line in lines:
                 if line.strip():
                     yield normalise(json.loads(line))
@@ -63,7 +68,7 @@ class ClickHouseSource:
 
     def rows(self, table: str) -> Iterator[dict[str, Any]]:
         # ReplacingMergeTree folds replays only when merged: FINAL gives each key once regardless.
-        result = self.client().query(f"SELECT * FROM {table} FINAL")
+        result = self.client().query(f"SELECT * FROM {TABLES[table]} FINAL")
         names = result.column_names
         for values in result.result_rows:
             yield normalise(dict(zip(names, values, strict=True)))

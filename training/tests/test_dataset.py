@@ -75,7 +75,7 @@ def test_clickhouse_reads_final_and_converts_int64_strings(monkeypatch: pytest.M
     source = ClickHouseSource("http://127.0.0.1:8123", "encore")
     monkeypatch.setattr(source, "client", lambda: client)
     rows = list(source.rows("labels"))
-    assert client.queries == ["SELECT * FROM labels FINAL"]
+    assert client.queries == ["SELECT * FROM disengagement_labels FINAL"]
     assert rows == [
         {"event_id": "e1", "timestamp_ms": 1788220800000, "outcome_after_ms": None},
         {"event_id": "e2", "timestamp_ms": 1788220800001, "outcome_after_ms": 5},
