@@ -31,6 +31,7 @@ COPY clients ./clients
 COPY schemas ./schemas
 COPY sinks ./sinks
 COPY topology ./topology
+COPY simulator ./simulator
 COPY udfs ./udfs
 COPY load ./load
 COPY stack ./stack

@@ -13,7 +13,7 @@ import { SchemaRegistry } from '../schemas/registry.ts';
 import { AvroSerde } from '../schemas/serde.ts';
 import { topics, valueSubject } from '../schemas/topics.ts';
 import { up } from '../stack/stack.ts';
-import { provision, runEventsToClickHouse } from '../topology/events-to-clickhouse.ts';
+import { provision, runJob } from '../topology/job.ts';
 
 export interface DemoOptions {
   seconds: number;
@@ -45,12 +45,13 @@ export async function demo(config: Config, options: DemoOptions): Promise<void> 
 
   const totals = { produced: 0, consumed: 0, inserted: 0, deadLettered: 0 };
   const stopJob = new AbortController();
-  const job = runEventsToClickHouse(config, {
-    signal: stopJob.signal,
-    onBatch: (report) => {
-      totals.consumed += report.consumed;
-      totals.inserted += report.inserted;
+  const job = runJob(config, stopJob.signal, {
+    onCommit: (report) => {
+      totals.consumed += report.records;
       totals.deadLettered += report.deadLettered;
+    },
+    onFlush: (report) => {
+      totals.inserted += report.rows.get('events') ?? 0;
     },
   });
 

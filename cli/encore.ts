@@ -10,7 +10,7 @@
 import { configLeaves, envName } from '../core/config.ts';
 import { serveMetrics } from '../core/metrics.ts';
 import { COMPONENTS, down, status, up } from '../stack/stack.ts';
-import { runEventsToClickHouse } from '../topology/events-to-clickhouse.ts';
+import { runJob } from '../topology/job.ts';
 import { demo } from './demo.ts';
 import { config, newProgram, positiveInt, runProgram } from './options.ts';
 import { runTests } from './test-suite.ts';
@@ -65,7 +65,7 @@ program
       ? await serveMetrics(loaded.metrics.host, loaded.metrics.port)
       : undefined;
     try {
-      await runEventsToClickHouse(loaded, { signal: shutdownSignal() });
+      await runJob(loaded, shutdownSignal());
     } finally {
       metrics?.close();
     }

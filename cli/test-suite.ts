@@ -57,7 +57,9 @@ export async function runTests(config: Config, options: TestOptions): Promise<vo
     for (const r of await up(config)) console.log(`  ${r.name.padEnd(16)} ${r.action} in ${r.ms} ms`);
   }
   try {
-    await step(`node --test: ${files.length} files`, process.execPath, ['--test', ...files], {
+    // One file at a time: some integration tests stop and start a shared server (ClickHouse) mid-test.
+    const args = ['--test', '--test-concurrency=1', ...files];
+    await step(`node --test: ${files.length} files`, process.execPath, args, {
       // Tests assert on behaviour; the job's info logs would bury the runner's report.
       ENCORE_LOG_LEVEL: process.env.ENCORE_LOG_LEVEL ?? 'warn',
     });

@@ -3,7 +3,7 @@
  * stays portable between Debian's ClickHouse 18.16 (the local stack) and current releases (deployments),
  * so this wrapper sends no settings the old server does not know.
  */
-import { type ClickHouseClient as Client, createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, type ClickHouseClient as Client, createClient } from '@clickhouse/client';
 import { type Config, endpoints } from '../core/config.ts';
 import { EncoreError, ErrorCodes } from '../core/errors.ts';
 
@@ -22,6 +22,8 @@ export class ClickHouse {
       request_timeout: 30_000,
       compression: { request: false, response: false },
       application: config.appId,
+      // Failures reach the caller as EncoreErrors and are logged there, once, in the job's structured log.
+      log: { level: ClickHouseLogLevel.OFF },
     });
   }
 
@@ -67,6 +69,25 @@ function clickhouseError(sql: string, cause: unknown): EncoreError {
   return new EncoreError(ErrorCodes.CLICKHOUSE_FAILED, `ClickHouse failed on "${statement}": ${message}`, {
     cause,
   });
+}
+
+const UNAVAILABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
+/** The server could not be reached (down, restarting): worth waiting for, unlike a refused statement. */
+export function isUnavailable(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE.has(code)) return true;
+    if (/socket hang up|Timeout error/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Quotes a string literal for SQL built from trusted parts (ClickHouse 18.16 has no query parameters). */

@@ -277,6 +277,8 @@ export interface ConsumerOptions {
    */
   onAssign?: (partitions: TopicPartition[]) => void;
   onRevoke?: (partitions: TopicPartition[]) => void;
+  /** Told when the consumer has read a partition to its end (`offset`: the end), inside `poll`. */
+  onPartitionEnd?: (end: TopicOffset) => void;
   /** How soon the group gives a silent member's partitions to others (librdkafka's default: 45 s). */
   sessionTimeoutMs?: number;
 }
@@ -290,9 +292,11 @@ export interface TopicPartition {
 export class Consumer {
   private readonly client: Kafka.KafkaConsumer;
   private readonly topics: string[];
+  private readonly options: ConsumerOptions;
 
   constructor(config: Config, clientId: string, options: ConsumerOptions) {
     this.topics = options.topics;
+    this.options = options;
     const { onAssign, onRevoke } = options;
     this.client = new Kafka.KafkaConsumer(
       {
@@ -333,6 +337,12 @@ export class Consumer {
     return new Promise((resolve, reject) => {
       this.client.connect({ timeout: timeoutMs }, (error) => {
         if (error) return reject(kafkaError('consumer connect', error));
+        const { onPartitionEnd } = this.options;
+        if (onPartitionEnd) {
+          this.client.on('partition.eof', ({ topic, partition, offset }) =>
+            onPartitionEnd({ topic, partition, offset }),
+          );
+        }
         if (this.topics.length > 0) this.client.subscribe(this.topics);
         resolve();
       });
@@ -386,6 +396,18 @@ export class Consumer {
         error ? reject(kafkaError('seek', error)) : resolve(),
       ),
     );
+  }
+
+  /**
+   * Stops fetching from the partitions (backpressure); `poll` must still be called, which keeps the member
+   * in its group (max.poll.interval.ms) while nothing is read.
+   */
+  pause(partitions: readonly TopicPartition[]): void {
+    if (partitions.length > 0) this.client.pause(partitions.map((p) => ({ ...p })));
+  }
+
+  resume(partitions: readonly TopicPartition[]): void {
+    if (partitions.length > 0) this.client.resume(partitions.map((p) => ({ ...p })));
   }
 
   /** The partition's end as of the last fetch (librdkafka's cached value: no request); undefined if unknown. */

@@ -51,6 +51,12 @@ export const ConfigSchema = z.strictObject({
       /** An output that cannot be produced: its input record goes to the dead-letter topic, or the job stops. */
       onProductionError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
       maxBatchRecords: z.number().int().min(1).default(2000),
+      /**
+       * A task reading several topics (events and recommendations, say) processes their records in
+       * timestamp order, as Kafka Streams does; while one input has records not yet fetched, the task waits
+       * for them at most this long before going on without them.
+       */
+      maxTaskIdleMs: z.number().int().min(0).default(500),
     })
     .prefault({}),
   /** The session tracker, the disengagement labeler and the feedback collector. */

@@ -3,14 +3,14 @@
  * http://<host>:<port>/metrics. Metric names start with encore_.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'encore_process_' });
 
 export const recordsConsumed = new Counter({
-  name: 'encore_records_consumed_total',
-  help: 'Records read from Kafka, by topic',
+  name: 'encore_sink_records_consumed_total',
+  help: 'Records the ClickHouse connector read from Kafka, by topic',
   labelNames: ['topic'] as const,
   registers: [registry],
 });
@@ -36,11 +36,29 @@ export const sinkRetries = new Counter({
   registers: [registry],
 });
 
-export const batchSeconds = new Histogram({
-  name: 'encore_batch_duration_seconds',
-  help: 'Time to process one polled batch end to end (decode, sink, dead-letter, commit), by job',
-  labelNames: ['job'] as const,
-  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+export const sinkBufferedRows = new Gauge({
+  name: 'encore_sink_buffered_rows',
+  help: 'Rows read from Kafka and waiting to be inserted into ClickHouse',
+  registers: [registry],
+});
+
+export const sinkPaused = new Gauge({
+  name: 'encore_sink_paused',
+  help: '1 while the ClickHouse connector has paused consumption (its buffer is full: ClickHouse is slow or down)',
+  registers: [registry],
+});
+
+export const sinkSkipped = new Counter({
+  name: 'encore_sink_records_skipped_total',
+  help: 'Records the ClickHouse connector could not read (the topology dead-letters them), by table and reason',
+  labelNames: ['table', 'reason'] as const,
+  registers: [registry],
+});
+
+export const sinkFlushSeconds = new Histogram({
+  name: 'encore_sink_flush_duration_seconds',
+  help: 'Time to insert one flush of buffered rows (all tables) and commit their offsets, retries included',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   registers: [registry],
 });
 

@@ -6,7 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClickHouse, sqlString } from '../clients/clickhouse.ts';
+import pRetry from 'p-retry';
+import { ClickHouse, isUnavailable, sqlString } from '../clients/clickhouse.ts';
 import type { Config } from '../core/config.ts';
 import { logger } from '../core/log.ts';
 
@@ -70,4 +71,25 @@ export async function migrate(config: Config): Promise<Migration[]> {
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Applies the migrations once ClickHouse answers: while it cannot be reached, waits (with backoff) until it
+ * can or `signal` aborts. A statement ClickHouse refuses fails at once.
+ */
+export function migrateWhenAvailable(config: Config, signal: AbortSignal): Promise<Migration[]> {
+  return pRetry(() => migrate(config), {
+    retries: Number.POSITIVE_INFINITY,
+    minTimeout: 200,
+    maxTimeout: 5_000,
+    signal,
+    shouldRetry: ({ error }) => isUnavailable(error),
+    onFailedAttempt: ({ error, attemptNumber }) => {
+      if (isUnavailable(error))
+        log.warn(
+          { attempt: attemptNumber, err: error.message },
+          'ClickHouse unavailable; waiting to migrate',
+        );
+    },
+  });
 }

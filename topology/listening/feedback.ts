@@ -11,6 +11,12 @@
  * is one of its items. Recommendations and listening events come from two topics, so either may arrive
  * first: the store keeps the listener's recent events as well as the open recommendations, and every
  * arrival re-reads both. Each (recommendation, song, outcome) is emitted once, with a deterministic id.
+ *
+ * How far apart the two topics are read is not bounded by the serving latency: after a restart the task
+ * may read minutes of events before the recommendations made in between. So a listener's events are kept
+ * for two feedback windows of the listener's own time (a recommendation whose window the listener has
+ * already lived through is still decided exactly), and a listener silent for that long in stream time is
+ * forgotten (unless a recommendation is open).
  */
 import { createHash } from 'node:crypto';
 import type {
@@ -25,11 +31,6 @@ import { insertByTime, type Play, segmentPlays, type TimelineEvent, timelineEven
 
 export const FEEDBACK_STORE = 'pending-recommendations';
 
-/**
- * Events are kept this long even with no recommendation open: a recommendation reaches this task after the
- * events that followed its trigger by up to the serving latency, and those events must still be here.
- */
-export const EVENT_RETENTION_MS = 60_000;
 /** How often, in stream time, windows are checked for IGNORED. */
 const CHECK_INTERVAL_MS = 60_000;
 
@@ -145,9 +146,11 @@ export function feedbackCollector(
       const recommendations = pending.recommendations.filter(
         (rec) => !settle(user, rec, pending.events, now),
       );
-      const oldestNeeded = Math.min(now - EVENT_RETENTION_MS, ...recommendations.map((r) => r.eventTime));
-      const events = pending.events.filter((e) => e.t > oldestNeeded);
-      if (recommendations.length === 0 && events.length === 0) store.delete(user);
+      const latest = pending.events.at(-1)?.t ?? now;
+      const oldestNeeded = Math.min(latest - 2 * rules.windowMs, ...recommendations.map((r) => r.eventTime));
+      const events = pending.events.filter((e) => e.t >= oldestNeeded);
+      const idle = latest < now - 2 * rules.windowMs;
+      if (recommendations.length === 0 && (events.length === 0 || idle)) store.delete(user);
       else store.put(user, { recommendations, events });
     };
 
@@ -157,7 +160,8 @@ export function feedbackCollector(
         store = ctx.getStateStore<KeyValueStore<Pending>>(FEEDBACK_STORE);
         ctx.schedule(CHECK_INTERVAL_MS, 'stream-time', (now) => {
           for (const [user, pending] of [...store.entries()]) {
-            if (pending.recommendations.length > 0) update(user, cloned(pending), now);
+            const idle = (pending.events.at(-1)?.t ?? now) < now - 2 * rules.windowMs;
+            if (pending.recommendations.length > 0 || idle) update(user, cloned(pending), now);
           }
         });
       },

@@ -94,6 +94,21 @@ interface PendingCommit {
 
 const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
+/** A fetched record, decoded (or not decodable), ready to be applied to its task. */
+interface Decoded {
+  record: ConsumedRecord;
+  value: unknown;
+  error?: DeserializationError;
+  /** A table record its store already holds from restoration. */
+  skip: boolean;
+}
+
+/** A decoded record waiting in a multi-input task's queue, with the event time it is ordered by. */
+interface Queued {
+  decoded: Decoded;
+  time: number;
+}
+
 export class KafkaStreams {
   private readonly topology: Topology;
   private readonly config: Config;
@@ -112,6 +127,13 @@ export class KafkaStreams {
   /** Changelog records still to restore, by store. */
   private readonly restoring = new Map<string, number>();
   private current: ConsumedRecord | undefined;
+  /** Fetched records not yet processed, per source partition of tasks that read several topics. */
+  private readonly queues = new Map<string, Queued[]>();
+  /** Per source partition: the offset after the last record fetched, and the end last reported. */
+  private readonly fetchedTo = new Map<string, number>();
+  private readonly endOffsets = new Map<string, number>();
+  /** When each multi-input task began waiting for an input with unfetched records. */
+  private readonly idleSince = new Map<string, number>();
   private readonly serdes = new Map<string, ValueSerde<unknown>>();
   /** Outputs handed to the producer since the last commit (under exactly-once, in the open transaction). */
   private sending: Promise<void>[] = [];
@@ -146,6 +168,8 @@ export class KafkaStreams {
       isolation: 'read_committed',
       onAssign: (partitions) => this.gained.push(...partitions),
       onRevoke: (partitions) => this.lost.push(...partitions),
+      onPartitionEnd: ({ topic, partition, offset }) =>
+        this.endOffsets.set(partitionKey(topic, partition), offset),
       // A crashed instance's partitions move to the others within 10 s instead of librdkafka's 45 s.
       sessionTimeoutMs: 10_000,
     });
@@ -178,7 +202,7 @@ export class KafkaStreams {
           commit = { sent: started.sent, records: processed };
           processed = 0;
         }
-        if (records.length > 0) await this.processRecords(records);
+        await this.processRecords(records);
         for (const task of this.tasks.values()) task.punctuateWallClock();
         processed += records.length;
         if (commit) {
@@ -189,6 +213,10 @@ export class KafkaStreams {
         // Outputs go to the producer now, not at the commit: librdkafka batches and sends them while the
         // next records are polled and processed; the commit only waits for what is still unacknowledged.
         await this.sendBuffered();
+      }
+      // Fetched records still waiting for another input are processed now: they are in memory already.
+      for (const task of this.tasks.values()) {
+        if (task.subtopology.sourceTopics.length > 1) this.drain(task, { waitForInputs: false });
       }
       if (this.uncommitted()) {
         const started = await this.unlessStopped(signal, () => this.startCommit());
@@ -246,6 +274,7 @@ export class KafkaStreams {
     this.outputs.length = 0;
     this.rejected.length = 0;
     this.offsets.clear();
+    this.forgetFetched();
     await Promise.allSettled(this.sending.splice(0));
     if (this.transactionOpen) {
       // Its records never become visible; under at-least-once they stay (duplicates are allowed there).
@@ -279,8 +308,14 @@ export class KafkaStreams {
   private closeTask(task: Task) {
     task.close();
     this.tasks.delete(task.id);
-    for (const topic of task.subtopology.sourceTopics)
-      this.positions.delete(partitionKey(topic, task.partition));
+    this.idleSince.delete(task.id);
+    for (const topic of task.subtopology.sourceTopics) {
+      const key = partitionKey(topic, task.partition);
+      this.positions.delete(key);
+      this.queues.delete(key);
+      this.fetchedTo.delete(key);
+      this.endOffsets.delete(key);
+    }
     this.retiredStats = sumNodeStats([this.retiredStats, task.stats]);
   }
 
@@ -409,48 +444,128 @@ export class KafkaStreams {
     return serde;
   }
 
+  /** Records already in memory that were fetched but not processed (the consumer is past them). */
+  private forgetFetched() {
+    this.queues.clear();
+    this.fetchedTo.clear();
+    this.endOffsets.clear();
+    this.idleSince.clear();
+  }
+
+  /**
+   * Processes a task's records as they were fetched when it reads one topic; when it reads several, merges
+   * them by event time (see drain), so that e.g. a recommendation meets the events that followed it even
+   * when one topic is read far ahead of the other (catching up after a restart).
+   */
   private async processRecords(records: ConsumedRecord[]) {
     const perTopic = new Map<string, number>();
     for (const record of records) {
       const sub = this.topology.subtopologyOf(record.topic)!;
       const task = this.tasks.get(this.taskId(sub, record.partition));
       if (!task) continue; // revoked within this poll: its new owner processes it
-      const next = { topic: record.topic, partition: record.partition, offset: record.offset + 1 };
-      const key = partitionKey(record.topic, record.partition);
-      this.offsets.set(key, next);
-      this.positions.set(key, next);
       perTopic.set(record.topic, (perTopic.get(record.topic) ?? 0) + 1);
-      if (record.offset < (this.tableCaughtUp.get(key) ?? 0)) continue;
-      let value: unknown;
-      try {
-        value = await this.serdeOf('source', record.topic).deserialize(record.value);
-      } catch (error) {
-        if (!(error instanceof DeserializationError)) throw error;
-        this.rejected.push({ record, reason: error.reason, message: error.message });
+      const decoded = await this.decode(record);
+      if (sub.sourceTopics.length === 1) {
+        this.apply(task, decoded);
         continue;
       }
-      this.current = record;
-      try {
-        task.process(
-          record.topic,
-          { key: record.key?.toString() ?? '', value, timestamp: record.timestamp, headers: record.headers },
-          { topic: record.topic, partition: record.partition, offset: record.offset },
-        );
-      } catch (error) {
-        if (this.config.streams.onProcessingError === 'stop') {
-          throw new EncoreError(
-            ErrorCodes.PROCESSING_FAILED,
-            `processing ${record.topic}-${record.partition}@${record.offset} failed (streams.onProcessingError = stop): ${(error as Error).message}`,
-            { cause: error },
-          );
-        }
-        this.rejected.push({ record, reason: 'PROCESSING_FAILED', message: (error as Error).message });
-      } finally {
-        this.current = undefined;
-      }
+      const key = partitionKey(record.topic, record.partition);
+      this.fetchedTo.set(key, record.offset + 1);
+      const time =
+        decoded.skip || decoded.error
+          ? record.timestamp
+          : task.eventTime(record.topic, decoded.value, record.timestamp);
+      const queue = this.queues.get(key);
+      if (queue) queue.push({ decoded, time });
+      else this.queues.set(key, [{ decoded, time }]);
+    }
+    for (const task of this.tasks.values()) {
+      if (task.subtopology.sourceTopics.length > 1) this.drain(task);
     }
     for (const [topic, count] of perTopic)
       recordsProcessed.inc({ application: this.config.appId, topic }, count);
+  }
+
+  /**
+   * Applies a multi-input task's queued records, the lowest event time first (within a partition, in offset
+   * order). An input with nothing fetched that is not known to be at its end may still hold earlier
+   * records: the task waits for it, up to `streams.maxTaskIdleMs`, then goes on without it (Kafka Streams'
+   * max.task.idle.ms).
+   */
+  private drain(task: Task, { waitForInputs = true } = {}) {
+    const inputs = task.subtopology.sourceTopics.map((topic) => partitionKey(topic, task.partition));
+    for (;;) {
+      let next: Queued[] | undefined;
+      let waiting = false;
+      for (const key of inputs) {
+        const queue = this.queues.get(key);
+        if (queue?.length) {
+          if (!next || queue[0]!.time < next[0]!.time) next = queue;
+        } else if (!this.atEnd(key)) waiting = true;
+      }
+      if (!next) return;
+      if (waiting && waitForInputs) {
+        const since = this.idleSince.get(task.id) ?? Date.now();
+        this.idleSince.set(task.id, since);
+        if (Date.now() - since < this.config.streams.maxTaskIdleMs) return;
+      } else this.idleSince.delete(task.id);
+      this.apply(task, next.shift()!.decoded);
+    }
+  }
+
+  private atEnd(key: string): boolean {
+    const end = this.endOffsets.get(key);
+    if (end === undefined) return false;
+    const fetched = this.fetchedTo.get(key);
+    return fetched === undefined || fetched >= end;
+  }
+
+  private async decode(record: ConsumedRecord): Promise<Decoded> {
+    if (record.offset < (this.tableCaughtUp.get(partitionKey(record.topic, record.partition)) ?? 0)) {
+      return { record, value: undefined, skip: true };
+    }
+    try {
+      return {
+        record,
+        value: await this.serdeOf('source', record.topic).deserialize(record.value),
+        skip: false,
+      };
+    } catch (error) {
+      if (!(error instanceof DeserializationError)) throw error;
+      return { record, value: undefined, error, skip: false };
+    }
+  }
+
+  /** Processes a decoded record (or dead-letters it) and marks its offset done. */
+  private apply(task: Task, { record, value, error, skip }: Decoded) {
+    const next = { topic: record.topic, partition: record.partition, offset: record.offset + 1 };
+    const key = partitionKey(record.topic, record.partition);
+    this.offsets.set(key, next);
+    this.positions.set(key, next);
+    if (skip) return;
+    if (error) {
+      this.rejected.push({ record, reason: error.reason, message: error.message });
+      return;
+    }
+    this.current = record;
+    try {
+      task.process(
+        record.topic,
+        { key: record.key?.toString() ?? '', value, timestamp: record.timestamp, headers: record.headers },
+        { topic: record.topic, partition: record.partition, offset: record.offset },
+      );
+    } catch (error) {
+      if (this.config.streams.onProcessingError === 'stop') {
+        throw new EncoreError(
+          ErrorCodes.PROCESSING_FAILED,
+          `processing ${record.topic}-${record.partition}@${record.offset} failed (streams.onProcessingError = stop): ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      this.rejected.push({ record, reason: 'PROCESSING_FAILED', message: (error as Error).message });
+    } finally {
+      this.current = undefined;
+    }
   }
 
   /**

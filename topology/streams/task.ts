@@ -128,6 +128,11 @@ export class Task {
     return this.currentStreamTime;
   }
 
+  /** A record's event time, as its source's timestamp extractor gives it (the record's timestamp without one). */
+  eventTime(topic: string, value: unknown, recordTimestamp: number): number {
+    return this.sources.get(topic)?.timestampExtractor?.(value, recordTimestamp) ?? recordTimestamp;
+  }
+
   /** Processes one input record through the sub-topology, then fires the stream-time punctuations due. */
   process(topic: string, record: StreamRecord<string, unknown>, metadata: RecordMetadata): void {
     const source = this.sources.get(topic);
