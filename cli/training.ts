@@ -14,6 +14,7 @@ import { type Command, Option } from 'commander';
 import { writeSimulation } from '../simulator/files.ts';
 import { produceSimulation } from '../simulator/kafka.ts';
 import { simulate } from '../simulator/model.ts';
+import { buildDataset, readSimulation } from './dataset.ts';
 import { config, positiveInt } from './options.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -62,15 +63,62 @@ function progressBar(total: number, unit: string) {
   return bar;
 }
 
-export function registerTrainingCommands(program: Command): void {
-  program
-    .command('simulate')
-    .description('seeded synthetic listening (catalog, profiles, events) into files or Kafka')
+/** The simulation's options, shared by the commands that simulate. */
+function withSimulationOptions(command: Command): Command {
+  return command
     .option('--users <n>', 'listeners', positiveInt('users'), 1_000)
     .option('--songs <n>', 'catalog size', positiveInt('songs'), 5_000)
     .option('--days <n>', 'simulated days', positiveInt('days'), 28)
     .option('--seed <n>', 'random seed (same seed, same data)', positiveInt('seed'), 7)
-    .option('--start <date>', 'first simulated day (UTC)', DEFAULT_START)
+    .option('--start <date>', 'first simulated day (UTC)', DEFAULT_START);
+}
+
+export function registerTrainingCommands(program: Command): void {
+  withSimulationOptions(
+    program
+      .command('dataset')
+      .description('features, labels and sessions computed by the listening topology, as sink-table files')
+      .requiredOption('--out <dir>', 'where the dataset files go'),
+  )
+    .addOption(
+      new Option('--input <dir>', "events.jsonl, songs.jsonl, profiles.jsonl (an importer's output)"),
+    )
+    .option('--simulate', 'simulate listening instead of reading --input')
+    .action(
+      async (
+        options: Omit<SimulateOptions, 'kafka' | 'rate' | 'limit'> & {
+          input?: string;
+          simulate?: boolean;
+          out: string;
+        },
+      ) => {
+        if (!options.input === !options.simulate)
+          throw new Error('dataset needs exactly one of --input <dir> and --simulate');
+        const source = options.input
+          ? await readSimulation(options.input)
+          : simulate({ ...options, start: parseStart(options.start) });
+        const expected = options.input ? 0 : Math.round(options.users * options.days * 40);
+        const bar = progressBar(expected, 'events');
+        try {
+          const report = await buildDataset(config(program.opts()), source, options.out, (n) =>
+            bar.update(n, { total: Math.max(expected, n) }),
+          );
+          bar.stop();
+          console.log(
+            `${report.events} events (${report.invalidEvents} invalid, skipped) → ${report.features} scoring points, ` +
+              `${report.labels} labels, ${report.sessions} sessions, ${report.songs} songs in ${options.out}`,
+          );
+        } finally {
+          bar.stop();
+        }
+      },
+    );
+
+  withSimulationOptions(
+    program
+      .command('simulate')
+      .description('seeded synthetic listening (catalog, profiles, events) into files or Kafka'),
+  )
     .addOption(
       new Option('--out <dir>', 'write events.jsonl, songs.jsonl, profiles.jsonl here').conflicts('kafka'),
     )

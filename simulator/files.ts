@@ -14,29 +14,59 @@ export const SIMULATION_FILES = { events: 'events.jsonl', songs: 'songs.jsonl', 
 /** Lines are written in chunks of this many: one write per line would dominate the run time. */
 const CHUNK_LINES = 5_000;
 
-async function writeJsonLines(
+/** A JSON-lines file written as rows come, in chunks, waiting for the disk when it falls behind. */
+export class JsonLinesWriter {
+  private readonly out: ReturnType<typeof createWriteStream>;
+  private readonly failed: Promise<never>;
+  private chunk: string[] = [];
+  count = 0;
+
+  constructor(file: string) {
+    this.out = createWriteStream(file);
+    this.failed = new Promise<never>((_, reject) => this.out.once('error', reject));
+    this.failed.catch(() => undefined); // surfaced by the next write or close
+  }
+
+  async write(rows: Iterable<unknown>): Promise<void> {
+    for (const row of rows) {
+      this.chunk.push(JSON.stringify(row));
+      this.count++;
+      if (this.chunk.length === CHUNK_LINES) await this.flush();
+    }
+  }
+
+  async close(): Promise<number> {
+    if (this.chunk.length > 0) await this.flush();
+    this.out.end();
+    await Promise.race([once(this.out, 'finish'), this.failed]);
+    return this.count;
+  }
+
+  private async flush() {
+    const text = `${this.chunk.join('\n')}\n`;
+    this.chunk = [];
+    if (!this.out.write(text)) await Promise.race([once(this.out, 'drain'), this.failed]);
+  }
+}
+
+export async function writeJsonLines(
   file: string,
   rows: Iterable<unknown>,
   onRows?: (written: number) => void,
 ): Promise<number> {
-  const out = createWriteStream(file);
-  const failed = new Promise<never>((_, reject) => out.once('error', reject));
-  let count = 0;
-  let chunk: string[] = [];
-  const flush = async () => {
-    if (!out.write(`${chunk.join('\n')}\n`)) await Promise.race([once(out, 'drain'), failed]);
-    onRows?.(count);
-    chunk = [];
-  };
+  const writer = new JsonLinesWriter(file);
+  let batch: unknown[] = [];
   for (const row of rows) {
-    chunk.push(JSON.stringify(row));
-    count++;
-    if (chunk.length === CHUNK_LINES) await flush();
+    batch.push(row);
+    if (batch.length === CHUNK_LINES) {
+      await writer.write(batch);
+      onRows?.(writer.count);
+      batch = [];
+    }
   }
-  if (chunk.length > 0) await flush();
-  out.end();
-  await Promise.race([once(out, 'finish'), failed]);
-  return count;
+  await writer.write(batch);
+  onRows?.(writer.count);
+  return writer.close();
 }
 
 export interface WrittenSimulation {

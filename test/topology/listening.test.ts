@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../core/config.ts';
 import { topics } from '../../schemas/topics.ts';
@@ -12,7 +13,12 @@ import type {
   SessionFeatures,
   UserProfile,
 } from '../../schemas/types.generated.ts';
-import { FEATURE_SPEC, type NumericFeature } from '../../topology/listening/features.ts';
+import {
+  FEATURE_SPEC,
+  featureSpecFile,
+  featureSpecJson,
+  type NumericFeature,
+} from '../../topology/listening/features.ts';
 import { listeningTopology } from '../../topology/listening.ts';
 import { TopologyTestDriver } from '../../topology/streams/test-driver.ts';
 import { listeningEvent } from '../helpers/events.ts';
@@ -82,6 +88,10 @@ const feature = (row: SessionFeatures, name: NumericFeature) =>
   row.features[FEATURE_SPEC.numeric.findIndex((f) => f.name === name)];
 
 describe('session tracker', () => {
+  it('schemas/feature-spec.json is the spec the code computes (regenerate: node topology/listening/features.ts)', () => {
+    assert.equal(readFileSync(featureSpecFile, 'utf8'), featureSpecJson());
+  });
+
   it('computes features at every event but EXIT, from the events known at that event', () => {
     const p = pipeline();
     p.profiles.pipe('u1', profile('u1', T0 - 10 * 86_400_000, 'PREMIUM'), T0 - 1);

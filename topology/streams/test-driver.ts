@@ -35,7 +35,6 @@ export class TopologyTestDriver {
   private readonly applicationId: string;
   private readonly tasks = new Map<string, Task>();
   private readonly topics = new Map<string, TestRecord<unknown>[]>();
-  private readonly readPositions = new Map<string, number>();
   private readonly changelogs = new Map<string, ChangelogRecord[]>();
   private readonly offsets = new Map<string, number>();
   private readonly pending: { topic: string; record: StreamRecord<string, unknown>; partition: number }[] =
@@ -43,10 +42,14 @@ export class TopologyTestDriver {
   private wallClock: number;
   private draining = false;
 
+  private readonly keepChangelogs: boolean;
+
+  /** `changelogs: false` keeps no store history (long runs, e.g. building a dataset, would hold it all). */
   constructor(
     topology: Topology,
-    options: { applicationId?: string; partitions?: number; wallClockMs?: number } = {},
+    options: { applicationId?: string; partitions?: number; wallClockMs?: number; changelogs?: boolean } = {},
   ) {
+    this.keepChangelogs = options.changelogs ?? true;
     this.topology = topology;
     this.partitions = options.partitions ?? 1;
     this.applicationId = options.applicationId ?? 'test';
@@ -63,13 +66,8 @@ export class TopologyTestDriver {
 
   createOutputTopic<V>(topic: string) {
     return {
-      /** Records written since the last read. */
-      readRecords: (): TestRecord<V>[] => {
-        const all = (this.topics.get(topic) ?? []) as TestRecord<V>[];
-        const from = this.readPositions.get(topic) ?? 0;
-        this.readPositions.set(topic, all.length);
-        return all.slice(from);
-      },
+      /** Records written since the last read (read records are let go). */
+      readRecords: (): TestRecord<V>[] => ((this.topics.get(topic) ?? []) as TestRecord<V>[]).splice(0),
       readValues: (): V[] =>
         this.createOutputTopic<V>(topic)
           .readRecords()
@@ -135,7 +133,10 @@ export class TopologyTestDriver {
         output: {
           emit: (topic, record) => this.send(topic, record),
           changelog: (store, key, value) => {
-            this.changelogs.set(store.name, [...(this.changelogs.get(store.name) ?? []), { key, value }]);
+            if (!this.keepChangelogs) return;
+            const log = this.changelogs.get(store.name);
+            if (log) log.push({ key, value });
+            else this.changelogs.set(store.name, [{ key, value }]);
           },
         },
       });
@@ -147,7 +148,9 @@ export class TopologyTestDriver {
   private send(topic: string, record: StreamRecord<string, unknown>) {
     const partition = partitionOf(record.key, this.partitions);
     const stored: TestRecord<unknown> = { ...record, headers: { ...record.headers }, partition };
-    this.topics.set(topic, [...(this.topics.get(topic) ?? []), stored]);
+    const records = this.topics.get(topic);
+    if (records) records.push(stored);
+    else this.topics.set(topic, [stored]);
     if (this.topology.subtopologyOf(topic)) this.pending.push({ topic, record, partition });
     this.drain();
   }
