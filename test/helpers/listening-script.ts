@@ -4,7 +4,18 @@
  * move stream time far enough for every session to close, every label to be decided and every feedback
  * window to pass. No event is late, so the outcome does not depend on how users share partitions.
  */
-import type { ListeningEvent, Recommendation } from '../../schemas/types.generated.ts';
+import type { Config } from '../../core/config.ts';
+import { topics } from '../../schemas/topics.ts';
+import type {
+  DisengagementLabel,
+  ListeningEvent,
+  ListeningSession,
+  Recommendation,
+  RecommendationFeedback,
+  SessionFeatures,
+} from '../../schemas/types.generated.ts';
+import { listeningTopology } from '../../topology/listening.ts';
+import { TopologyTestDriver } from '../../topology/streams/test-driver.ts';
 import { listeningEvent } from './events.ts';
 
 const SECOND = 1000;
@@ -41,14 +52,15 @@ export function listeningScript(start: number, partitions: number): ScriptItem[]
     items.push({ kind: 'event', event: e });
     return e;
   };
-  const recommend = (id: string, userId: string, at: number, songs: string[]) =>
+  const recommend = (id: string, trigger: ListeningEvent, songs: string[]) => {
+    const { userId, timestamp: at } = trigger;
     items.push({
       kind: 'recommendation',
       recommendation: {
         recommendationId: id,
         userId,
         trigger: 'DISENGAGEMENT',
-        triggerEventId: null,
+        triggerEventId: trigger.eventId,
         requestId: null,
         score: 0.8,
         threshold: 0.6,
@@ -64,6 +76,7 @@ export function listeningScript(start: number, partitions: number): ScriptItem[]
         generatedAt: at + 80,
       },
     });
+  };
 
   for (let u = 0; u < 6; u += 1) {
     const user = `listener-${u}`;
@@ -78,14 +91,15 @@ export function listeningScript(start: number, partitions: number): ScriptItem[]
       t += 3 * MINUTE + u * SECOND;
     }
     // Then a skip burst: four songs skipped within a minute.
+    let lastSkip = event(user, 'PLAY', t, `song-${u}-3`);
     for (let s = 3; s < 7; s += 1) {
-      event(user, 'PLAY', t, `song-${u}-${s}`);
+      if (s > 3) event(user, 'PLAY', t, `song-${u}-${s}`);
       t += 12 * SECOND;
-      event(user, 'SKIP', t, `song-${u}-${s}`);
+      lastSkip = event(user, 'SKIP', t, `song-${u}-${s}`);
     }
     if (u % 3 === 0) {
       const trigger = event(user, 'PLAY', t, `song-${u}-7`);
-      recommend(`rec-${u}`, user, trigger.timestamp, [`song-r${u}-a`, `song-r${u}-b`, `song-r${u}-c`]);
+      recommend(`rec-${u}`, trigger, [`song-r${u}-a`, `song-r${u}-b`, `song-r${u}-c`]);
       t += 20 * SECOND;
       event(user, 'PLAY', t, `song-r${u}-a`, `rec-${u}`); // recommended, listened 2 min
       t += 2 * MINUTE;
@@ -94,14 +108,14 @@ export function listeningScript(start: number, partitions: number): ScriptItem[]
       event(user, 'SKIP', t, `song-r${u}-b`);
       event(user, 'PLAY', t, `song-${u}-8`);
     } else if (u % 3 === 1) {
-      recommend(`rec-${u}`, user, t, [`song-r${u}-a`]);
+      recommend(`rec-${u}`, lastSkip, [`song-r${u}-a`]);
       t += 30 * SECOND;
       event(user, 'SEARCH', t, null); // searched instead
       event(user, 'PLAY', t + 10 * SECOND, `song-${u}-9`);
       t += 4 * MINUTE;
       event(user, 'EXIT', t, `song-${u}-9`);
     } else {
-      recommend(`rec-${u}`, user, t, [`song-r${u}-a`]); // ignored: listens on to other songs
+      recommend(`rec-${u}`, lastSkip, [`song-r${u}-a`]); // ignored: listens on to other songs
       event(user, 'PLAY', t + SECOND, `song-${u}-10`);
       t += 40 * MINUTE; // a new session after the gap
       event(user, 'PLAY', t, `song-${u}-11`);
@@ -127,4 +141,31 @@ export function listeningScript(start: number, partitions: number): ScriptItem[]
     items.push({ kind: 'clock', partition: p, event: clock });
   }
   return items;
+}
+
+/** What the listening topology produces from a script (the listeners', not the clocks'), in the test driver. */
+export function topologyOutputs(config: Config, script: readonly ScriptItem[]) {
+  const t = topics(config);
+  const driver = new TopologyTestDriver(
+    listeningTopology(config, () => undefined),
+    { applicationId: config.appId },
+  );
+  const events = driver.createInputTopic(t.listeningEvents.name);
+  const recommendations = driver.createInputTopic(t.recommendations.name);
+  for (const item of script) {
+    if (item.kind === 'recommendation')
+      recommendations.pipe(item.recommendation.userId, item.recommendation, item.recommendation.eventTime);
+    else events.pipe(item.event.userId, item.event, item.event.timestamp);
+  }
+  const listeners = <V extends { userId: string }>(topic: string) =>
+    driver
+      .createOutputTopic<V>(topic)
+      .readValues()
+      .filter((v) => !v.userId.startsWith('clock-'));
+  return {
+    sessions: listeners<ListeningSession>(t.sessions.name),
+    features: listeners<SessionFeatures>(t.sessionFeatures.name),
+    labels: listeners<DisengagementLabel>(t.disengagementLabels.name),
+    feedback: listeners<RecommendationFeedback>(t.recommendationFeedback.name),
+  };
 }

@@ -17,21 +17,13 @@ import { type Config, envName } from '../../core/config.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import { AvroSerde } from '../../schemas/serde.ts';
 import { topics, valueSubject } from '../../schemas/topics.ts';
-import type {
-  DisengagementLabel,
-  ListeningSession,
-  RecommendationFeedback,
-  SessionFeatures,
-} from '../../schemas/types.generated.ts';
 import { feedbackRow, labelRow, type Row, sessionFeaturesRow, sessionRow } from '../../sinks/tables.ts';
 import { COMPONENTS, down, up } from '../../stack/stack.ts';
 import { provision, runJob } from '../../topology/job.ts';
-import { listeningTopology } from '../../topology/listening.ts';
-import { TopologyTestDriver } from '../../topology/streams/test-driver.ts';
 import { isolatedConfig } from '../helpers/env.ts';
 import { listeningEvent } from '../helpers/events.ts';
 import { produce, readTopic } from '../helpers/kafka.ts';
-import { listeningScript, type ScriptItem } from '../helpers/listening-script.ts';
+import { listeningScript, type ScriptItem, topologyOutputs } from '../helpers/listening-script.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const clickhouse = COMPONENTS.find((c) => c.name === 'clickhouse')!;
@@ -48,27 +40,12 @@ const script = listeningScript(start, config.kafka.partitions);
 
 /** What the topology produces from the script, as ClickHouse rows, computed in the test driver. */
 function expectedRows() {
-  const driver = new TopologyTestDriver(
-    listeningTopology(config, () => undefined),
-    { applicationId: config.appId },
-  );
-  const events = driver.createInputTopic(t.listeningEvents.name);
-  const recommendations = driver.createInputTopic(t.recommendations.name);
-  for (const item of script) {
-    if (item.kind === 'recommendation')
-      recommendations.pipe(item.recommendation.userId, item.recommendation, item.recommendation.eventTime);
-    else events.pipe(item.event.userId, item.event, item.event.timestamp);
-  }
-  const listeners = <V extends { userId: string }>(topic: string) =>
-    driver
-      .createOutputTopic<V>(topic)
-      .readValues()
-      .filter((v) => !v.userId.startsWith('clock-'));
+  const outputs = topologyOutputs(config, script);
   return {
-    sessions: listeners<ListeningSession>(t.sessions.name).map(sessionRow),
-    features: listeners<SessionFeatures>(t.sessionFeatures.name).map(sessionFeaturesRow),
-    labels: listeners<DisengagementLabel>(t.disengagementLabels.name).map(labelRow),
-    feedback: listeners<RecommendationFeedback>(t.recommendationFeedback.name).map(feedbackRow),
+    sessions: outputs.sessions.map(sessionRow),
+    features: outputs.features.map(sessionFeaturesRow),
+    labels: outputs.labels.map(labelRow),
+    feedback: outputs.feedback.map(feedbackRow),
   };
 }
 
