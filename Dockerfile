@@ -33,7 +33,6 @@ COPY sinks ./sinks
 COPY topology ./topology
 COPY simulator ./simulator
 COPY udfs ./udfs
-COPY load ./load
 COPY stack ./stack
 USER node
 CMD ["node", "cli/encore.ts", "run"]
