@@ -183,8 +183,11 @@ export type Config = z.infer<typeof ConfigSchema>;
 
 export type ConfigSource = { file?: string; env?: NodeJS.ProcessEnv };
 
-/** Environment variables that belong to the launcher or the tooling, not to config keys. */
-const RESERVED_ENV = new Set(['ENCORE_CONFIG']);
+/**
+ * Environment variables that belong to the launcher or the tooling, not to config keys: the config file,
+ * and the trainer's Python, which bin/encore prepares.
+ */
+const RESERVED_ENV = new Set(['ENCORE_CONFIG', 'ENCORE_PYTHON']);
 
 /** Loads and validates the config. Throws EncoreError(CONFIG_INVALID) naming the offending key. */
 export function loadConfig(source: ConfigSource = {}): Config {
