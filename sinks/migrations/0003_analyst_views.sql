@@ -48,9 +48,9 @@ FROM (
   SELECT event_date AS day, ifNull(trigger_event_id, '') AS event_id
   FROM recommendations FINAL
   WHERE trigger = 'DISENGAGEMENT'
-) ANY LEFT JOIN (
+) AS triggers ANY LEFT JOIN (
   SELECT event_id, label, toUInt8(1) AS labelled FROM disengagement_labels FINAL
-) USING event_id
+) AS labels USING event_id
 GROUP BY day
 ORDER BY day;
 
@@ -66,7 +66,7 @@ SELECT
   countIf(outcomes = 0) AS awaiting_feedback
 FROM (
   SELECT event_date AS day, path, recommendation_id FROM recommendations FINAL
-) ANY LEFT JOIN (
+) AS recommended ANY LEFT JOIN (
   SELECT
     recommendation_id,
     count() AS outcomes,
@@ -74,7 +74,7 @@ FROM (
     sumIf(ifNull(dwell_ms, 0), outcome = 'LISTENED') AS listened_ms
   FROM recommendation_feedback FINAL
   GROUP BY recommendation_id
-) USING recommendation_id
+) AS outcomes USING recommendation_id
 GROUP BY day, path
 ORDER BY day, path;
 
