@@ -178,7 +178,7 @@ export class ClickHouseConnector {
       consumer.pause(partitions);
       this.paused = true;
       sinkPaused.set(1);
-      log.warn({ buffered: this.buffered }, 'buffer full: consumption paused until ClickHouse catches up');
+      log.info({ buffered: this.buffered }, 'buffer full: consumption paused until ClickHouse catches up');
     } else if (this.paused && this.buffered < limit / 2) {
       consumer.resume(partitions);
       this.paused = false;

@@ -16,7 +16,7 @@ import type {
 } from '../../schemas/types.generated.ts';
 import { listeningTopology } from '../../topology/listening.ts';
 import { TopologyTestDriver } from '../../topology/streams/test-driver.ts';
-import { listeningEvent } from './events.ts';
+import { listeningEvent, recommendation } from './events.ts';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -52,31 +52,11 @@ export function listeningScript(start: number, partitions: number): ScriptItem[]
     items.push({ kind: 'event', event: e });
     return e;
   };
-  const recommend = (id: string, trigger: ListeningEvent, songs: string[]) => {
-    const { userId, timestamp: at } = trigger;
+  const recommend = (id: string, trigger: ListeningEvent, songs: string[]) =>
     items.push({
       kind: 'recommendation',
-      recommendation: {
-        recommendationId: id,
-        userId,
-        trigger: 'DISENGAGEMENT',
-        triggerEventId: trigger.eventId,
-        requestId: null,
-        score: 0.8,
-        threshold: 0.6,
-        path: 'MODEL',
-        modelVersions: { disengagement: 'test', userTower: 'test', ranker: null },
-        items: songs.map((songId, i) => ({
-          songId,
-          rank: i + 1,
-          score: 1 - i / 10,
-          reasons: ['similar-to-recent'],
-        })),
-        eventTime: at,
-        generatedAt: at + 80,
-      },
+      recommendation: recommendation(id, trigger.userId, trigger.timestamp, songs, trigger.eventId),
     });
-  };
 
   for (let u = 0; u < 6; u += 1) {
     const user = `listener-${u}`;

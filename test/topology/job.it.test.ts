@@ -52,7 +52,34 @@ function expectedRows() {
 const serdes = {
   event: new AvroSerde(registry, valueSubject(t.listeningEvents.name), t.listeningEvents.contract),
   recommendation: new AvroSerde(registry, valueSubject(t.recommendations.name), t.recommendations.contract),
+  score: new AvroSerde(registry, valueSubject(t.modelScores.name), t.modelScores.contract),
 };
+
+/** Model scores as the serving side will log them: one per scoring point (here made up, the topic is real). */
+async function sendScores(points: readonly Row[]) {
+  const records: OutgoingRecord[] = [];
+  for (const [i, p] of points.entries()) {
+    const score = {
+      eventId: String(p.event_id),
+      userId: String(p.user_id),
+      model: 'disengagement',
+      modelVersion: 'test-1',
+      role: 'champion',
+      score: (i % 10) / 10,
+      threshold: 0.6,
+      triggered: i % 10 >= 6,
+      latencyMicros: 150 + i,
+      timestamp: Number(p.timestamp_ms),
+      scoredAt: Number(p.timestamp_ms) + 2,
+    };
+    records.push({
+      topic: t.modelScores.name,
+      key: score.userId,
+      value: await serdes.score.serialize(score),
+    });
+  }
+  await produce(config, records);
+}
 
 async function send(items: readonly ScriptItem[]) {
   const records: OutgoingRecord[] = [];
@@ -240,6 +267,7 @@ describe('the job on the real stack', () => {
     await down(config, [clickhouse]);
     try {
       await send([...listening.slice(half), ...script.filter((i) => i.kind === 'clock')]);
+      await sendScores(expected.features);
       // The topology goes on without ClickHouse: its labels are in Kafka while the tables cannot be written.
       const labelsInKafka = await readTopic(config, t.disengagementLabels.name, expected.labels.length, {
         settleMs: 0,
@@ -255,6 +283,8 @@ describe('the job on the real stack', () => {
       ['session_features', expected.features],
       ['disengagement_labels', expected.labels],
       ['recommendation_feedback', expected.feedback],
+      ['model_scores', expected.features],
+      ['recommendations', script.filter((i) => i.kind === 'recommendation')],
     ] as const;
     await waitFor('every row in ClickHouse', async () => {
       for (const [table, want] of tables) {
@@ -268,30 +298,39 @@ describe('the job on the real stack', () => {
     });
     await stopJob(job, 'SIGTERM');
 
+    const checks = [
+      ['sessions', SESSION_COLUMNS, 'session_id', expected.sessions],
+      ['session_features', FEATURE_COLUMNS, 'event_id', expected.features],
+      ['disengagement_labels', LABEL_COLUMNS, 'event_id', expected.labels],
+      ['recommendation_feedback', FEEDBACK_COLUMNS, 'feedback_id', expected.feedback],
+    ] as const;
+    for (const [table, columns, id, want] of checks) {
+      assert.deepEqual(
+        (await rows(table, columns, id)).map(normalise),
+        [...want]
+          .sort((a, b) => String(a[id]).localeCompare(String(b[id])))
+          .map((r) => normalise(pick(r, columns))),
+        `${table}: exactly the expected rows`,
+      );
+    }
     assert.deepEqual(
-      (await rows('sessions', SESSION_COLUMNS, 'session_id')).map(normalise),
-      expected.sessions
-        .sort((a, b) => String(a.session_id).localeCompare(String(b.session_id)))
-        .map((r) => normalise(pick(r, SESSION_COLUMNS))),
+      await db.query(
+        'SELECT recommendation_id, trigger_event_id FROM recommendations FINAL ORDER BY recommendation_id',
+      ),
+      script
+        .flatMap((i) =>
+          i.kind === 'recommendation'
+            ? [
+                {
+                  recommendation_id: i.recommendation.recommendationId,
+                  trigger_event_id: i.recommendation.triggerEventId,
+                },
+              ]
+            : [],
+        )
+        .sort((a, b) => a.recommendation_id.localeCompare(b.recommendation_id)),
     );
-    assert.deepEqual(
-      (await rows('session_features', FEATURE_COLUMNS, 'event_id')).map(normalise),
-      expected.features
-        .sort((a, b) => String(a.event_id).localeCompare(String(b.event_id)))
-        .map((r) => normalise(pick(r, FEATURE_COLUMNS))),
-    );
-    assert.deepEqual(
-      (await rows('disengagement_labels', LABEL_COLUMNS, 'event_id')).map(normalise),
-      expected.labels
-        .sort((a, b) => String(a.event_id).localeCompare(String(b.event_id)))
-        .map((r) => normalise(pick(r, LABEL_COLUMNS))),
-    );
-    assert.deepEqual(
-      (await rows('recommendation_feedback', FEEDBACK_COLUMNS, 'feedback_id')).map(normalise),
-      expected.feedback
-        .sort((a, b) => String(a.feedback_id).localeCompare(String(b.feedback_id)))
-        .map((r) => normalise(pick(r, FEEDBACK_COLUMNS))),
-    );
+    assert.equal(await count('SELECT count() AS n FROM model_scores FINAL'), expected.features.length);
     assert.equal(
       await count("SELECT count() AS n FROM events FINAL WHERE user_id NOT LIKE 'clock-%'"),
       eventsIn(listening),

@@ -21,7 +21,7 @@ import {
 } from '../../topology/listening/features.ts';
 import { listeningTopology } from '../../topology/listening.ts';
 import { TopologyTestDriver } from '../../topology/streams/test-driver.ts';
-import { listeningEvent } from '../helpers/events.ts';
+import { listeningEvent, recommendation } from '../helpers/events.ts';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -274,26 +274,6 @@ describe('disengagement labels', () => {
 });
 
 describe('feedback collector', () => {
-  const recommendation = (id: string, user: string, at: number, songs: string[]): Recommendation => ({
-    recommendationId: id,
-    userId: user,
-    trigger: 'DISENGAGEMENT',
-    triggerEventId: null,
-    requestId: null,
-    score: 0.9,
-    threshold: 0.5,
-    path: 'MODEL',
-    modelVersions: { disengagement: 'v1', userTower: 'v1', ranker: null },
-    items: songs.map((songId, i) => ({
-      songId,
-      rank: i + 1,
-      score: 1 - i / 10,
-      reasons: ['similar-to-recent'],
-    })),
-    eventTime: at,
-    generatedAt: at + 100,
-  });
-
   it('turns what follows a recommendation into LISTENED, SKIPPED, SEARCHED, EXITED and IGNORED', () => {
     const p = pipeline();
     p.recommendations.pipe('u1', recommendation('r1', 'u1', T0, ['a', 'b', 'c']), T0);
@@ -313,11 +293,11 @@ describe('feedback collector', () => {
     assert.deepEqual(
       rows.sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
       [
-        ['r1', 'a', 1, 'LISTENED', 40 * SECOND, 900],
-        ['r1', 'b', 2, 'SKIPPED', 10 * SECOND, 40 * SECOND + 900],
-        ['r2', null, null, 'SEARCHED', null, 4900],
-        ['r3', null, null, 'EXITED', null, 6900],
-        ['r4', null, null, 'IGNORED', null, config.listening.feedbackWindowMs - 100],
+        ['r1', 'a', 1, 'LISTENED', 40 * SECOND, 920],
+        ['r1', 'b', 2, 'SKIPPED', 10 * SECOND, 40 * SECOND + 920],
+        ['r2', null, null, 'SEARCHED', null, 4920],
+        ['r3', null, null, 'EXITED', null, 6920],
+        ['r4', null, null, 'IGNORED', null, config.listening.feedbackWindowMs - 80],
       ],
     );
     assert.equal(feedback.find((f) => f.songId === 'a')!.outcomeEventId, playA);
