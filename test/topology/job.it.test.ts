@@ -266,8 +266,14 @@ describe('the job on the real stack', () => {
     );
     await down(config, [clickhouse]);
     try {
-      await send([...listening.slice(half), ...script.filter((i) => i.kind === 'clock')]);
+      await send(listening.slice(half));
       await sendScores(expected.features);
+      // The clocks move stream time past every window: sent once the topology has read the recommendations
+      // and the events after them (every outcome but IGNORED is decided by events), as in real time, where a
+      // recommendation is produced long before its window ends.
+      const decidedByEvents = expected.feedback.filter((f) => f.outcome !== 'IGNORED').length;
+      await readTopic(config, t.recommendationFeedback.name, decidedByEvents, { settleMs: 0 });
+      await send(script.filter((i) => i.kind === 'clock'));
       // The topology goes on without ClickHouse: its labels are in Kafka while the tables cannot be written.
       const labelsInKafka = await readTopic(config, t.disengagementLabels.name, expected.labels.length, {
         settleMs: 0,

@@ -513,11 +513,16 @@ export class KafkaStreams {
     }
   }
 
+  /**
+   * Whether the partition was last reported at its end with nothing fetched since. The end offset may lie
+   * past the last record (a transaction's commit marker), so records fetched after the report are those
+   * at or beyond it.
+   */
   private atEnd(key: string): boolean {
     const end = this.endOffsets.get(key);
     if (end === undefined) return false;
     const fetched = this.fetchedTo.get(key);
-    return fetched === undefined || fetched >= end;
+    return fetched === undefined || fetched <= end;
   }
 
   private async decode(record: ConsumedRecord): Promise<Decoded> {
