@@ -117,6 +117,8 @@ export class KafkaStreams {
   private readonly gained: TopicPartition[] = [];
   private readonly lost: TopicPartition[] = [];
   private readonly outputs: PendingOutput[] = [];
+  /** The changelog records among `outputs`, by changelog topic, partition and key. */
+  private readonly changelogWrites = new Map<string, PendingOutput>();
   private readonly rejected: Rejection[] = [];
   /** Next offset to commit per source partition (cleared by each commit). */
   private readonly offsets = new Map<string, TopicOffset>();
@@ -272,6 +274,7 @@ export class KafkaStreams {
       'partitions revoked with uncommitted work: rebuilding tasks from changelogs',
     );
     this.outputs.length = 0;
+    this.changelogWrites.clear();
     this.rejected.length = 0;
     this.offsets.clear();
     this.forgetFetched();
@@ -374,14 +377,26 @@ export class KafkaStreams {
               internal: this.topology.repartitionTopics.includes(outTopic),
               cause: this.current,
             }),
-          changelog: (store, key, value) =>
-            this.outputs.push({
+          changelog: (store, key, value) => {
+            // A compacted changelog only needs a key's latest value: writes to a key since the outputs were
+            // last handed to the producer replace each other (Kafka Streams' record cache, per poll).
+            const id = `${store.changelog.topic}\u0000${partition}\u0000${key}`;
+            const pending = this.changelogWrites.get(id);
+            if (pending) {
+              pending.record = { key, value, timestamp: Date.now(), headers: {} };
+              pending.cause = this.current;
+              return;
+            }
+            const output: PendingOutput = {
               topic: store.changelog.topic,
               partition,
               record: { key, value, timestamp: Date.now(), headers: {} },
               internal: true,
               cause: this.current,
-            }),
+            };
+            this.changelogWrites.set(id, output);
+            this.outputs.push(output);
+          },
         },
       });
       await this.restore(task);
@@ -637,6 +652,7 @@ export class KafkaStreams {
   /** Hands the outputs buffered so far to the producer, without waiting for their acknowledgement. */
   private async sendBuffered(): Promise<void> {
     if (this.outputs.length === 0) return;
+    this.changelogWrites.clear();
     const records = await this.serializeOutputs(this.outputs.splice(0));
     if (records.length === 0) return;
     await this.openTransaction();
