@@ -63,6 +63,8 @@ export interface Listener {
   skippiness: number;
   /** Multiplies usual session lengths. */
   stamina: number;
+  /** Songs of one genre in a row they enjoy before wanting something else. */
+  varietyTolerance: number;
 }
 
 const COUNTRIES = ['SE', 'US', 'GB', 'DE', 'BR', 'MX', 'FR', 'KR', 'ES', 'IN'];
@@ -156,7 +158,8 @@ export function makeListener(
     sessionsPerDay: random.logNormal(1.4, 0.5),
     chronoShift: random.normal(0.5, 1.5),
     skippiness: random.normal(0, 0.35) + (isNew ? 0.3 : 0),
-    stamina: random.logNormal(1, 0.3),
+    stamina: random.logNormal(1, 0.4),
+    varietyTolerance: random.logNormal(8, 0.3),
   };
   if (!isNew) listener.oldFavourites = pickOldFavourites(random, listener, catalog, options.start);
   return listener;
@@ -224,13 +227,13 @@ const HOURLY_ACTIVITY = [
 /** Median session length in minutes by device, before the listener's stamina and the time of day. */
 const SESSION_MINUTES: Record<Device, number> = {
   UNKNOWN: 30,
-  MOBILE: 30,
-  DESKTOP: 80,
-  WEB: 55,
-  SPEAKER: 65,
-  TV: 45,
-  CAR: 25,
-  WEARABLE: 45,
+  MOBILE: 45,
+  DESKTOP: 100,
+  WEB: 70,
+  SPEAKER: 80,
+  TV: 60,
+  CAR: 30,
+  WEARABLE: 50,
 };
 /** Added to the skip logit: skipping is easy on a phone, awkward while driving. */
 const DEVICE_SKIP: Record<Device, number> = {
@@ -330,12 +333,14 @@ class ListenerSessions {
           listener.stamina *
           (isWeekend(listener, start) ? 1.25 : 1) *
           (lateNight ? 0.7 : 1),
-        0.5,
+        // Habits: a listener's sessions on a device at a time of day last about as long each time.
+        0.15,
       ) * MINUTE;
     let stream = this.chooseStream();
     let boredom = random.between(0, 0.2);
     let consecutiveSkips = 0;
-    const recentGenres: number[] = [];
+    let genreRun = 0;
+    let runGenre = -1;
     let time = start;
     let song = this.nextSong(stream, time, null);
     let songReason: 'STREAM' | 'REPLAY' | 'SEARCH' = 'STREAM';
@@ -407,11 +412,12 @@ class ListenerSessions {
       time = Math.max(playStart + listened + paused, time + 500);
       const playhead = Math.min(current.durationMs, listened + jump);
 
-      const sameGenre = recentGenres.filter((g) => g === catalog.genreOf[song]).length;
-      recentGenres.push(catalog.genreOf[song]!);
-      if (recentGenres.length > 5) recentGenres.shift();
+      // The same genre song after song bores a listener once it outlasts their taste for variety.
+      genreRun = catalog.genreOf[song] === runGenre ? genreRun + 1 : 1;
+      runGenre = catalog.genreOf[song]!;
+      const monotony = Math.max(0, genreRun - listener.varietyTolerance);
       boredom = clamp(
-        0.9 * boredom + 0.04 * sameGenre + (skipped ? 0.1 : -0.04) + 0.5 * (0.45 - match),
+        0.9 * boredom + 0.35 * monotony + (skipped ? 0.1 : -0.04) + 0.5 * (0.45 - match),
         0,
         2.5,
       );
@@ -423,15 +429,17 @@ class ListenerSessions {
       if (skipped) {
         consecutiveSkips++;
         const pressure = 0.6 * consecutiveSkips + 1.3 * boredom + 0.8 * Math.max(0, fatigue - 0.8);
-        const exitChance = sigmoid(-4.6 + 1.1 * pressure + 1.5 * Math.max(0, fatigue - 1));
-        const searchChance = sigmoid(-4 + 1.2 * pressure);
+        // Steep in the pressure: a skip or two changes little, a burst of skips on a mismatched stream does.
+        // Bored but fresh listeners look for something else; tired ones leave.
+        const exitChance = sigmoid(-7 + pressure + 3 * Math.max(0, fatigue - 0.8));
+        const searchChance = sigmoid(-7 + 2 * pressure);
         const roll = random.float();
         if (roll < exitChance) {
           yield event('EXIT', song, { positionMs: playhead });
           return;
         }
         if (roll < exitChance + searchChance) {
-          const searched = this.searchedStream();
+          const searched = this.searchedStream(runGenre);
           yield event('SEARCH', null, { searchQuery: searched.query });
           stream = searched.stream;
           time += random.int(4_000, 30_000);
@@ -448,10 +456,10 @@ class ListenerSessions {
         consecutiveSkips = 0;
         this.library.push(song);
         if (this.library.length > LIBRARY_SIZE) this.library.shift();
-        const endChance = sigmoid(-3.2 + 4 * (fatigue - 1) + 0.6 * boredom);
+        const endChance = sigmoid(-2 + 15 * (fatigue - 1) + 0.8 * boredom);
         if (random.chance(endChance)) {
           // Most apps report the exit; some sessions just stop (the app was killed): silence.
-          if (random.chance(0.75)) {
+          if (random.chance(0.95)) {
             time += random.int(1_000, 60_000);
             yield event('EXIT', null);
           }
@@ -459,7 +467,7 @@ class ListenerSessions {
         }
         time += random.int(0, 800);
       }
-      if (random.chance(0.04)) stream = this.chooseStream();
+      if (random.chance(0.02)) stream = this.chooseStream();
       if (!skipped && match > 0.65 && random.chance(0.04)) {
         songReason = 'REPLAY';
       } else {
@@ -535,11 +543,16 @@ class ListenerSessions {
     };
   }
 
-  /** A search for a favourite artist or genre, and the stream it starts. */
-  private searchedStream(): { query: string; stream: Stream } {
+  /** A search for a favourite artist or genre other than the one playing, and the stream it starts. */
+  private searchedStream(playing: number): { query: string; stream: Stream } {
     const { listener, random, catalog } = this;
+    const elsewhere = <T>(items: T[], genreOf: (item: T) => number) => {
+      const other = items.filter((item) => genreOf(item) !== playing);
+      return random.pick(other.length > 0 ? other : items);
+    };
+    const artistGenre = (artistId: string) => catalog.genreOf[catalog.byArtist.get(artistId)![0]!]!;
     if (listener.favouriteArtists.length > 0 && random.chance(0.5)) {
-      const artistId = random.pick(listener.favouriteArtists);
+      const artistId = elsewhere(listener.favouriteArtists, artistGenre);
       const songs = catalog.byArtist.get(artistId)!;
       const genre = catalog.genreOf[songs[0]!]!;
       return {
@@ -547,7 +560,7 @@ class ListenerSessions {
         stream: { kind: 'ARTIST', source: 'ARTIST', sourceId: artistId, genre, artistId, shuffle: false },
       };
     }
-    const genre = random.pick(listener.favouriteGenres);
+    const genre = elsewhere(listener.favouriteGenres, (g) => g);
     return {
       query: GENRES[genre]!.name,
       stream: {
