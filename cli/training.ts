@@ -206,7 +206,11 @@ export function registerTrainingCommands(program: Command): void {
             `http://${clickhouse.host}:${clickhouse.httpPort}`,
             '--database',
             clickhouse.database,
+            '--user',
+            clickhouse.username,
           );
+          // The password goes by environment, not argv (which `ps` shows to everyone).
+          process.env.CLICKHOUSE_PASSWORD = clickhouse.password;
         } else {
           let data = options.data;
           if (!data) {

@@ -4,6 +4,7 @@ python -m encore_training import spotify|mssd|lastfm --input PATH... --out DIR""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     where.add_argument("--clickhouse", help="ClickHouse HTTP URL, e.g. http://127.0.0.1:8123")
     train.add_argument("--database", default="encore")
     train.add_argument("--user", default="default")
-    train.add_argument("--password", default="")
+    train.add_argument("--password", default=os.environ.get("CLICKHOUSE_PASSWORD", ""),
+                       help="default: $CLICKHOUSE_PASSWORD")
     train.add_argument("--out", default=".encore/models")
     train.add_argument("--seed", type=int, default=7)
     train.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1")

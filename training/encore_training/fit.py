@@ -47,7 +47,7 @@ def fit(
 
     began = time.monotonic()
     generator = np.random.default_rng(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-2)
     history = History()
     best: dict[str, torch.Tensor] | None = None
     for epoch in range(epochs):

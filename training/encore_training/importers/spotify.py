@@ -3,8 +3,8 @@ of {endTime: "YYYY-MM-DD HH:MM" (UTC), artistName, trackName, msPlayed}, one fil
 
 Each stream becomes a PLAY at endTime - msPlayed; a stream shorter than 30 s (where Spotify itself stops
 counting a play) is then a SKIP at its playhead. Longer streams end naturally: the next PLAY follows. A gap
-of 30 minutes ends the session without an event (the export has no exits). The export is one listener:
-the user id is derived from the file's folder name."""
+of 30 minutes ends the session without an event (the export has no exits). An export is one listener: the
+files of one folder are one user, whose id is derived from the folder's name."""
 
 from __future__ import annotations
 
@@ -20,11 +20,18 @@ def parse_end_time(value: str) -> int:
 
 
 def import_spotify(paths: list[Path], out: Path) -> Written:
+    """Files in one folder are one listener's export; several folders, several listeners."""
     imported = ImportedEvents("spotify")
-    streams = []
+    by_folder: dict[Path, list[Path]] = {}
     for path in sorted(paths):
-        streams.extend(json.loads(path.read_text(encoding="utf-8")))
-    user_id = stable_id("spotify-user", sorted(paths)[0].resolve().parent.name)
+        by_folder.setdefault(path.resolve().parent, []).append(path)
+    for folder, files in sorted(by_folder.items()):
+        streams = [stream for path in files for stream in json.loads(path.read_text(encoding="utf-8"))]
+        import_listener(imported, stable_id("spotify-user", folder.name), streams)
+    return write(imported, out)
+
+
+def import_listener(imported: ImportedEvents, user_id: str, streams: list[dict]) -> None:
     # endTime has minute precision: order by it, and never let a play start before the previous event.
     streams.sort(key=lambda s: (parse_end_time(s["endTime"]), s["artistName"], s["trackName"]))
     previous_event = 0
@@ -42,4 +49,3 @@ def import_spotify(paths: list[Path], out: Path) -> Written:
             skip_at = start + played
             imported.event(user_id, "SKIP", skip_at, song_id, (index,), position_ms=played)
             previous_event = skip_at
-    return write(imported, out)
