@@ -3,8 +3,10 @@
  * job's command line so that nothing of it reaches the job's container image.
  *   encore bench streams [--events N --users N ...]   one stream job on five systems
  *   encore bench state [--sessions N]                 Encore's state per session and restore time
+ *   encore bench ann [--sizes N,N ...]                ANN retrieval: usearch vs hnswlib-node vs exact (no stack)
  */
 import { config, newProgram, positiveInt, runProgram } from '../cli/options.ts';
+import { benchAnn } from './ann.ts';
 import { benchStreams, SYSTEMS } from './streams/run.ts';
 import { benchState } from './streams/state.ts';
 
@@ -55,5 +57,50 @@ program
   .action(async (options: { sessions: number; partitions: number; output: string }) => {
     await benchState(config(program.opts()), options);
   });
+
+const positiveInts = (name: string) => (value: string) => value.split(',').map(positiveInt(name));
+
+program
+  .command('ann')
+  .description('ANN retrieval over song embeddings: usearch and hnswlib-node against exact search')
+  .option('--sizes <n,n>', 'catalog sizes (songs)', positiveInts('sizes'), [100_000, 1_000_000])
+  .option('--queries <n>', 'timed queries per setting', positiveInt('queries'), 500)
+  .option(
+    '--dimensions <n>',
+    "embedding dimensions (the two-tower model's out_dim)",
+    positiveInt('dimensions'),
+    64,
+  )
+  .option(
+    '--builds <MxEFC,...>',
+    'HNSW graphs to build: connectivity (M) x ef_construction',
+    (value: string) =>
+      value.split(',').map((pair) => {
+        const [connectivity, expansionAdd] = pair.split('x').map(positiveInt('builds'));
+        if (connectivity === undefined || expansionAdd === undefined)
+          throw new Error(`--builds takes MxEFC pairs like 16x128, got "${pair}"`);
+        return { connectivity, expansionAdd };
+      }),
+    [
+      { connectivity: 16, expansionAdd: 128 },
+      { connectivity: 32, expansionAdd: 128 },
+    ],
+  )
+  .option('--ef <n,n>', 'ef_search values tried on every graph', positiveInts('ef'), [100, 150, 250, 400])
+  .option('--seed <n>', 'random seed of the embeddings', positiveInt('seed'), 7)
+  .option('--output <file>', 'results file', 'bench/results/ann.json')
+  .action(
+    async (options: {
+      sizes: number[];
+      queries: number;
+      dimensions: number;
+      builds: { connectivity: number; expansionAdd: number }[];
+      ef: number[];
+      seed: number;
+      output: string;
+    }) => {
+      await benchAnn({ ...options, expansionSearch: options.ef });
+    },
+  );
 
 await runProgram(program);

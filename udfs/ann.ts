@@ -1,0 +1,214 @@
+/**
+ * Retrieval: the catalog's song embeddings behind one search interface, top-K by inner product (the
+ * two-tower model's score; equal to cosine for the unit vectors the trainer exports). Small catalogs are
+ * searched exactly; larger ones through an HNSW graph (usearch, chosen by `bin/encore bench ann`, see
+ * docs/BENCHMARKS.md). The index is built once per song-embeddings file: at start and on model change.
+ */
+import usearch, { type Index } from 'usearch';
+
+export interface SongMatch {
+  songId: string;
+  /** Inner product of the query and the song's embedding: higher is closer. */
+  score: number;
+}
+
+export interface SongIndex {
+  readonly kind: 'exact' | 'hnsw';
+  readonly size: number;
+  readonly dimensions: number;
+  /** The `k` songs with the highest score, best first, leaving out those `exclude` returns true for. */
+  search(query: Float32Array, k: number, exclude?: (songId: string) => boolean): SongMatch[];
+}
+
+/** Songs and their embeddings, row-major: song `i` is `vectors[i * dimensions, (i + 1) * dimensions)`. */
+export interface SongVectors {
+  ids: readonly string[];
+  vectors: Float32Array;
+}
+
+function dimensionsOf({ ids, vectors }: SongVectors): number {
+  if (ids.length === 0) throw new RangeError('a song index needs at least one song');
+  const dimensions = vectors.length / ids.length;
+  if (!Number.isInteger(dimensions))
+    throw new RangeError(`${vectors.length} vector values do not divide into ${ids.length} songs`);
+  return dimensions;
+}
+
+function checkQuery(index: SongIndex, query: Float32Array, k: number) {
+  if (query.length !== index.dimensions)
+    throw new RangeError(
+      `query has ${query.length} dimensions, the song index ${index.dimensions}: the user tower and the song embeddings come from different models`,
+    );
+  if (!Number.isInteger(k) || k <= 0) throw new RangeError(`k must be a positive integer, got ${k}`);
+}
+
+/**
+ * Brute force over one contiguous array: every song scored, the best `k` kept in a min-heap. Exact, so it
+ * is the ground truth of the ANN index's recall, and fast enough on its own for small catalogs.
+ */
+export class ExactSongIndex implements SongIndex {
+  readonly kind = 'exact';
+  readonly size: number;
+  readonly dimensions: number;
+  private readonly ids: readonly string[];
+  private readonly vectors: Float32Array;
+
+  constructor(songs: SongVectors) {
+    this.dimensions = dimensionsOf(songs);
+    this.size = songs.ids.length;
+    this.ids = songs.ids;
+    this.vectors = songs.vectors;
+  }
+
+  search(query: Float32Array, k: number, exclude?: (songId: string) => boolean): SongMatch[] {
+    checkQuery(this, query, k);
+    const heap = new TopK(Math.min(k, this.size));
+    const { vectors, dimensions } = this;
+    for (let song = 0, offset = 0; song < this.size; song++, offset += dimensions) {
+      let score = 0;
+      for (let j = 0; j < dimensions; j++) score += query[j]! * vectors[offset + j]!;
+      // The filter is asked only about songs that would make the list: it may be a costly lookup.
+      if (heap.admits(score) && !exclude?.(this.ids[song]!)) heap.push(score, song);
+    }
+    return heap.sorted().map(({ item, score }) => ({ songId: this.ids[item]!, score }));
+  }
+}
+
+/** The `capacity` highest-scored items seen: a binary min-heap, its root the lowest score kept. */
+class TopK {
+  private readonly scores: Float64Array;
+  private readonly items: Int32Array;
+  private count = 0;
+
+  constructor(capacity: number) {
+    this.scores = new Float64Array(capacity);
+    this.items = new Int32Array(capacity);
+  }
+
+  admits(score: number): boolean {
+    return this.count < this.scores.length || score > this.scores[0]!;
+  }
+
+  push(score: number, item: number) {
+    const { scores, items } = this;
+    if (this.count < scores.length) {
+      let at = this.count++;
+      while (at > 0) {
+        const parent = (at - 1) >> 1;
+        if (scores[parent]! <= score) break;
+        scores[at] = scores[parent]!;
+        items[at] = items[parent]!;
+        at = parent;
+      }
+      scores[at] = score;
+      items[at] = item;
+      return;
+    }
+    // Full: the new item replaces the root and sinks to its place.
+    let at = 0;
+    for (;;) {
+      const left = 2 * at + 1;
+      if (left >= this.count) break;
+      const right = left + 1;
+      const child = right < this.count && scores[right]! < scores[left]! ? right : left;
+      if (scores[child]! >= score) break;
+      scores[at] = scores[child]!;
+      items[at] = items[child]!;
+      at = child;
+    }
+    scores[at] = score;
+    items[at] = item;
+  }
+
+  sorted(): { item: number; score: number }[] {
+    return Array.from({ length: this.count }, (_, i) => ({
+      item: this.items[i]!,
+      score: this.scores[i]!,
+    })).sort((a, b) => b.score - a.score);
+  }
+}
+
+/** HNSW graph parameters (Malkov & Yashunin): M, ef_construction, ef_search. */
+export interface HnswParameters {
+  /** Neighbours per node (M): recall and memory grow with it. */
+  connectivity: number;
+  /** Candidates considered while inserting (ef_construction): graph quality against build time. */
+  expansionAdd: number;
+  /** Candidates considered while searching (ef_search, at least k): recall against latency. */
+  expansionSearch: number;
+}
+
+/** The setting `bin/encore bench ann` chose: the lowest p50 with recall@100 ≥ 0.95 at 1M songs. */
+export const DEFAULT_HNSW: HnswParameters = { connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
+
+/** Songs added per native call while building: a build can report progress between them. */
+const BUILD_CHUNK = 10_000;
+
+/** An HNSW graph over the songs on usearch; keys are row numbers, mapped back to song ids. */
+export class HnswSongIndex implements SongIndex {
+  readonly kind = 'hnsw';
+  readonly size: number;
+  readonly dimensions: number;
+  private readonly ids: readonly string[];
+  private readonly index: Index;
+
+  /** `threads`: 0 builds on every core (start-up and model change are the only times it runs). */
+  constructor(
+    songs: SongVectors,
+    parameters: HnswParameters = DEFAULT_HNSW,
+    options: { threads?: number; onProgress?: (added: number) => void } = {},
+  ) {
+    this.dimensions = dimensionsOf(songs);
+    this.size = songs.ids.length;
+    this.ids = songs.ids;
+    this.index = new usearch.Index({
+      dimensions: this.dimensions,
+      metric: usearch.MetricKind.IP,
+      quantization: usearch.ScalarKind.F32,
+      connectivity: parameters.connectivity,
+      expansion_add: parameters.expansionAdd,
+      expansion_search: parameters.expansionSearch,
+      multi: false,
+    });
+    for (let start = 0; start < this.size; start += BUILD_CHUNK) {
+      const end = Math.min(start + BUILD_CHUNK, this.size);
+      const keys = BigUint64Array.from({ length: end - start }, (_, i) => BigInt(start + i));
+      this.index.add(
+        keys,
+        songs.vectors.subarray(start * this.dimensions, end * this.dimensions),
+        options.threads ?? 0,
+      );
+      options.onProgress?.(end);
+    }
+  }
+
+  search(query: Float32Array, k: number, exclude?: (songId: string) => boolean): SongMatch[] {
+    checkQuery(this, query, k);
+    // usearch's JavaScript binding takes no filter: ask for more than k and drop the excluded, asking for
+    // twice as many while too few are left.
+    for (let wanted = Math.min(k, this.size); ; wanted = Math.min(2 * wanted, this.size)) {
+      const matches = this.index.search(query, wanted, 1);
+      const found: SongMatch[] = [];
+      for (let i = 0; i < matches.keys.length && found.length < k; i++) {
+        const songId = this.ids[Number(matches.keys[i])]!;
+        // usearch's inner-product distance is 1 - dot.
+        if (!exclude?.(songId)) found.push({ songId, score: 1 - matches.distances[i]! });
+      }
+      if (found.length === k || wanted === this.size) return found;
+    }
+  }
+}
+
+export interface SongIndexOptions {
+  /** Catalogs smaller than this are searched exactly (default 20,000). */
+  exactBelow?: number;
+  hnsw?: HnswParameters;
+  threads?: number;
+  onProgress?: (added: number) => void;
+}
+
+export function buildSongIndex(songs: SongVectors, options: SongIndexOptions = {}): SongIndex {
+  return songs.ids.length < (options.exactBelow ?? 20_000)
+    ? new ExactSongIndex(songs)
+    : new HnswSongIndex(songs, options.hnsw, options);
+}
