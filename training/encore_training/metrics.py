@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 PRECISION_AT = (100, 1000)
 RANK_CUTOFFS = (10, 50, 100)
 
 
 def choose_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The score that maximises F1 on the validation days: the trigger the job will use."""
-    precision, recall, thresholds = precision_recall_curve(labels, scores)
-    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
-    return float(thresholds[int(np.argmax(f1))])
+    """The score maximising Youden's J (true-positive rate minus false-positive rate) on the validation
+    days: the trigger the job will use. F1 would trigger on nearly everyone when most points are positive."""
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
 
 
 def classification(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:

@@ -95,8 +95,8 @@ def write(directory: Path, version: str, common: dict[str, Any], evaluation: dic
         "",
         table(disengagement, DISENGAGEMENT_COLUMNS),
         "",
-        f"Exported: **{chosen[0]}**. Best baseline AUC {best_baseline:.4f}; the threshold is the validation "
-        "days' F1 maximum; trigger precision, recall and false-positive rate are at that threshold.",
+        f"Exported: **{chosen[0]}**. Best baseline AUC {best_baseline:.4f}; the threshold maximises "
+        "TPR - FPR on the validation days; trigger precision, recall and false-positive rate are at that threshold.",
         "",
         "![ROC and PR](roc-pr.png)",
         "",
