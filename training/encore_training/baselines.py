@@ -5,6 +5,7 @@ session's last song in training)."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
@@ -36,8 +37,6 @@ class HandcraftedLogReg:
         self.model.fit(x, train.label[rows])
 
     def _design(self, points: Points, rows: np.ndarray, fit: bool = False) -> np.ndarray:
-        import torch
-
         with torch.no_grad():
             numeric = self.normaliser(torch.from_numpy(points.numeric[rows])).numpy()
         categorical = np.stack([points.categorical[n][rows] for n in self.spec.categorical], axis=1)

@@ -4,6 +4,7 @@ per-epoch validation, and the best epoch's weights kept."""
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,8 +44,6 @@ def fit(
 ) -> History:
     """`batch_loss(rows)` is the loss on training rows `rows`; `validate()` gives (loss, metric), higher
     metric better. Returns the history; the model ends with its best epoch's weights."""
-    import time
-
     began = time.monotonic()
     generator = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-2)

@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 from torch.nn import functional as F
 
 from . import baselines, export, metrics, report
 from .dataset import PAD, UNKNOWN, Dataset, Points, Split, split_by_time
 from .fit import History, fit, seed_everything
 from .models import DisengagementModel, ModelConfig, TwoTower, batch_tensors, input_names
+from .spec import FeatureSpec
 
 
 @dataclass
@@ -56,7 +58,7 @@ def subsample(points: Points, limit: int, seed: int) -> Points:
     return points.take(np.sort(np.random.default_rng(seed).choice(len(points), limit, replace=False)))
 
 
-def predict(model: DisengagementModel, points: Points, spec: Any, device: str, batch: int = 4096) -> np.ndarray:
+def predict(model: DisengagementModel, points: Points, spec: FeatureSpec, device: str, batch: int = 4096) -> np.ndarray:
     out = []
     with torch.no_grad():
         for start in range(0, len(points), batch):
@@ -85,8 +87,6 @@ def train_disengagement(data: Dataset, split: Split, train: Points, seen: np.nda
         scores = predict(model, split.validation, data.spec, options.device)
         loss = F.binary_cross_entropy(torch.from_numpy(scores.clip(1e-7, 1 - 1e-7)),
                                       torch.from_numpy(split.validation.label.astype(np.float64)))
-        from sklearn.metrics import roc_auc_score
-
         return float(loss), float(roc_auc_score(split.validation.label, scores))
 
     name = "disengagement" + (" +user id" if use_user_id else "")
