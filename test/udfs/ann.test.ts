@@ -66,7 +66,7 @@ describe('exact search', () => {
   });
 });
 
-describe('HNSW index (usearch)', () => {
+describe('HNSW index (hnswlib-node)', () => {
   const dimensions = 32;
   const songs = unitVectors(5_000, dimensions, 11);
   const exact = new ExactSongIndex(songs);
