@@ -2,7 +2,8 @@
  * Retrieval: the catalog's song embeddings behind one search interface, top-K by inner product (the
  * two-tower model's score; equal to cosine for the unit vectors the trainer exports). Small catalogs are
  * searched exactly; larger ones through an HNSW graph (hnswlib-node, chosen over usearch by
- * `bin/encore bench ann`, see docs/BENCHMARKS.md). The index is built once per song-embeddings file: at start and on model change.
+ * `bin/encore bench ann`, see docs/BENCHMARKS.md). The index is built once per song-embeddings file: at
+ * start and on model change.
  */
 import hnswlib from 'hnswlib-node';
 
@@ -202,8 +203,8 @@ export class HnswSongIndex implements SongIndex {
 
 export interface SongIndexOptions {
   /**
-   * Catalogs smaller than this are searched exactly. Default 10,000: exact search measured 8.8 ms per
-   * query at 100k songs (64 dimensions), so below 10k it stays under the ANN target's 1 ms.
+   * Catalogs smaller than this are searched exactly. Default 10,000: exact search measured about 8.7 ms
+   * per query at 100k songs (64 dimensions), so below 10k it stays under the ANN target's 1 ms.
    */
   exactBelow?: number;
   hnsw?: HnswParameters;
