@@ -116,5 +116,7 @@ ORDER BY (model_version, song_id)
 
 def insert_song_embeddings(client: Any, version: str, song_ids: list[str], embeddings: np.ndarray) -> None:
     client.command(CREATE_SONG_EMBEDDINGS)
-    rows = [[version, song_id, [float(x) for x in vector]] for song_id, vector in zip(song_ids, embeddings, strict=True)]
-    client.insert(SONG_EMBEDDINGS_TABLE, rows, column_names=["model_version", "song_id", "embedding"])
+    client.insert(SONG_EMBEDDINGS_TABLE, (
+        {"model_version": version, "song_id": song_id, "embedding": [float(x) for x in vector]}
+        for song_id, vector in zip(song_ids, embeddings, strict=True)
+    ))

@@ -56,18 +56,16 @@ def test_rows_of_another_feature_spec_are_refused(tmp_path: Path, dataset_dir: P
         load(FileSource(tmp_path), spec, progress=False)
 
 
-class FakeResult:
-    column_names = ("event_id", "timestamp_ms", "outcome_after_ms")
-    result_rows = [("e1", "1788220800000", None), ("e2", "1788220800001", "5")]
-
-
 class FakeClient:
     def __init__(self) -> None:
         self.queries: list[str] = []
 
-    def query(self, sql: str) -> FakeResult:
+    def rows(self, sql: str) -> list[dict[str, object]]:
         self.queries.append(sql)
-        return FakeResult()
+        return [
+            {"event_id": "e1", "timestamp_ms": "1788220800000", "outcome_after_ms": None},
+            {"event_id": "e2", "timestamp_ms": "1788220800001", "outcome_after_ms": "5"},
+        ]
 
 
 def test_clickhouse_reads_final_and_converts_int64_strings(monkeypatch: pytest.MonkeyPatch) -> None:
