@@ -8,6 +8,7 @@ import { loadConfig } from '../../core/config.ts';
 import { simulate } from '../../simulator/model.ts';
 import { readMigrations } from '../../sinks/migrate.ts';
 import { FEATURE_SPEC } from '../../topology/listening/features.ts';
+import { readJsonLines } from '../helpers/files.ts';
 
 /** Column names of a table, as the migrations create it. */
 function columnsOf(table: string): string[] {
@@ -21,13 +22,6 @@ function columnsOf(table: string): string[] {
     .filter(Boolean);
 }
 
-async function jsonLines(file: string): Promise<Record<string, unknown>[]> {
-  return (await readFile(file, 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line));
-}
-
 describe('encore dataset', () => {
   it('runs simulated listening through the topology into files shaped like the sink tables', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'encore-dataset-'));
@@ -37,11 +31,11 @@ describe('encore dataset', () => {
     assert.equal(report.invalidEvents, 0);
 
     const files = {
-      session_features: await jsonLines(path.join(out, 'session_features.jsonl')),
-      disengagement_labels: await jsonLines(path.join(out, 'disengagement_labels.jsonl')),
-      sessions: await jsonLines(path.join(out, 'sessions.jsonl')),
-      events: await jsonLines(path.join(out, 'events.jsonl')),
-      songs: await jsonLines(path.join(out, 'songs.jsonl')),
+      session_features: await readJsonLines(path.join(out, 'session_features.jsonl')),
+      disengagement_labels: await readJsonLines(path.join(out, 'disengagement_labels.jsonl')),
+      sessions: await readJsonLines(path.join(out, 'sessions.jsonl')),
+      events: await readJsonLines(path.join(out, 'events.jsonl')),
+      songs: await readJsonLines(path.join(out, 'songs.jsonl')),
     };
     for (const [table, rows] of Object.entries(files)) {
       assert.ok(rows.length > 0, `${table} has rows`);

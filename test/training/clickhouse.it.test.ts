@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,18 +18,12 @@ import { endpoints } from '../../core/config.ts';
 import { simulate } from '../../simulator/model.ts';
 import { migrate } from '../../sinks/migrate.ts';
 import { isolatedConfig } from '../helpers/env.ts';
+import { readJsonLines } from '../helpers/files.ts';
 
 const config = isolatedConfig('trainer');
 const db = new ClickHouse(config);
 const training = fileURLToPath(new URL('../../training', import.meta.url));
 const SONGS = 300;
-
-async function jsonLines(file: string): Promise<Record<string, unknown>[]> {
-  return (await readFile(file, 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line));
-}
 
 describe('the trainer reads ClickHouse', () => {
   let dir: string;
@@ -41,7 +35,7 @@ describe('the trainer reads ClickHouse', () => {
     const simulation = simulate({ seed: 5, users: 40, songs: SONGS, start: Date.UTC(2026, 8, 1), days: 6 });
     await buildDataset(config, simulation, data);
     for (const table of ['session_features', 'disengagement_labels', 'songs']) {
-      const rows = await jsonLines(path.join(data, `${table}.jsonl`));
+      const rows = await readJsonLines(path.join(data, `${table}.jsonl`));
       // Twice, as a replay would: the trainer must read each row once (FINAL).
       await db.insert(table, rows);
       await db.insert(table, rows);
