@@ -10,8 +10,7 @@ import { ClickHouse } from '../clients/clickhouse.ts';
 import { Producer } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
-import { AvroSerde } from '../schemas/serde.ts';
-import { topics, valueSubject } from '../schemas/topics.ts';
+import { topicSerde, topics } from '../schemas/topics.ts';
 import { produceSimulation } from '../simulator/kafka.ts';
 import { DAY, simulate } from '../simulator/model.ts';
 import { up } from '../stack/stack.ts';
@@ -110,7 +109,7 @@ async function sendMalformed(config: Config) {
   const producer = new Producer(config, 'demo-malformed');
   await producer.connect();
   try {
-    const serde = new AvroSerde(registry, valueSubject(t.listeningEvents.name), t.listeningEvents.contract);
+    const serde = topicSerde(registry, t.listeningEvents);
     await serde.register();
     await producer.send([
       { topic: t.listeningEvents.name, key: 'malformed-1', value: Buffer.from('{"json": "not avro"}') },

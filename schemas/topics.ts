@@ -6,6 +6,8 @@
 import type { TopicSpec } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { type Contract, Contracts } from './contracts.ts';
+import type { SchemaRegistry } from './registry.ts';
+import { AvroSerde } from './serde.ts';
 
 export interface TopicDefinition<T> extends TopicSpec {
   contract: Contract<T>;
@@ -43,4 +45,13 @@ export type Topics = ReturnType<typeof topics>;
 /** The Confluent TopicNameStrategy subject of a topic's values. */
 export function valueSubject(topic: string): string {
   return `${topic}-value`;
+}
+
+/** The Avro serde of a topic's values (its contract, its subject); `validate` checks values beyond Avro. */
+export function topicSerde<T>(
+  registry: SchemaRegistry,
+  topic: Pick<TopicDefinition<T>, 'name' | 'contract'>,
+  validate?: (value: T) => T,
+): AvroSerde<T> {
+  return new AvroSerde(registry, valueSubject(topic.name), topic.contract, { validate });
 }

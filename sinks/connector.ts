@@ -28,8 +28,8 @@ import {
   sinkSkipped,
 } from '../core/metrics.ts';
 import type { SchemaRegistry } from '../schemas/registry.ts';
-import { AvroSerde } from '../schemas/serde.ts';
-import { valueSubject } from '../schemas/topics.ts';
+import type { AvroSerde } from '../schemas/serde.ts';
+import { topicSerde } from '../schemas/topics.ts';
 import { insertRetrying } from './insert.ts';
 import { migrateWhenAvailable } from './migrate.ts';
 import { type Row, type TableSink, tableSinks } from './tables.ts';
@@ -73,10 +73,7 @@ export class ClickHouseConnector {
     this.config = config;
     this.db = new ClickHouse(config);
     for (const sink of sinks) {
-      const serde = new AvroSerde(registry, valueSubject(sink.topic.name), sink.topic.contract, {
-        ...(sink.validate ? { validate: sink.validate } : {}),
-      });
-      this.readers.set(sink.topic.name, { sink, serde });
+      this.readers.set(sink.topic.name, { sink, serde: topicSerde(registry, sink.topic, sink.validate) });
       this.buffers.set(sink.table, []);
     }
   }

@@ -8,12 +8,11 @@ import { Admin } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { logger } from '../core/log.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
-import { AvroSerde } from '../schemas/serde.ts';
-import { topics, valueSubject } from '../schemas/topics.ts';
+import { topicSerde, topics } from '../schemas/topics.ts';
 import { ClickHouseConnector, type FlushReport } from '../sinks/connector.ts';
 import { reportOperatorMetrics } from '../sinks/operator-metrics.ts';
 import { DeadLetters } from './dead-letter.ts';
-import { listeningTopology, type SerdeFactory } from './listening.ts';
+import { listeningTopology } from './listening.ts';
 import { type CommitReport, KafkaStreams } from './streams/kafka-streams.ts';
 
 const log = logger('job');
@@ -36,12 +35,6 @@ export async function provision(config: Config): Promise<void> {
   }
 }
 
-/** Avro through the registry for every topic; listening events are also validated beyond Avro. */
-export function avroSerdes(registry: SchemaRegistry): SerdeFactory {
-  return (topic, validate) =>
-    new AvroSerde(registry, valueSubject(topic.name), topic.contract, validate ? { validate } : {});
-}
-
 /** Runs until `signal` aborts. */
 export async function runJob(config: Config, signal: AbortSignal, listener: JobListener = {}): Promise<void> {
   await provision(config);
@@ -54,9 +47,13 @@ export async function runJob(config: Config, signal: AbortSignal, listener: JobL
     throw error;
   };
   try {
-    const streams = new KafkaStreams(listeningTopology(config, avroSerdes(registry)), config, {
-      deadLetters: new DeadLetters(registry, topics(config).deadLetter.name, STAGE),
-    });
+    const streams = new KafkaStreams(
+      listeningTopology(config, (topic, validate) => topicSerde(registry, topic, validate)),
+      config,
+      {
+        deadLetters: new DeadLetters(registry, topics(config).deadLetter.name, STAGE),
+      },
+    );
     const results = await Promise.allSettled([
       streams.run(stop, listener).catch(failed('topology')),
       new ClickHouseConnector(config, registry).run(stop, listener).catch(failed('ClickHouse connector')),

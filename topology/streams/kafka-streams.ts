@@ -109,6 +109,12 @@ interface Queued {
   time: number;
 }
 
+/** A partition's fetched, unprocessed records; `head` moves instead of shifting the array per record. */
+interface InputQueue {
+  items: Queued[];
+  head: number;
+}
+
 export class KafkaStreams {
   private readonly topology: Topology;
   private readonly config: Config;
@@ -130,7 +136,7 @@ export class KafkaStreams {
   private readonly restoring = new Map<string, number>();
   private current: ConsumedRecord | undefined;
   /** Fetched records not yet processed, per source partition of tasks that read several topics. */
-  private readonly queues = new Map<string, Queued[]>();
+  private readonly queues = new Map<string, InputQueue>();
   /** Per source partition: the offset after the last record fetched, and the end last reported. */
   private readonly fetchedTo = new Map<string, number>();
   private readonly endOffsets = new Map<string, number>();
@@ -491,8 +497,8 @@ export class KafkaStreams {
           ? record.timestamp
           : task.eventTime(record.topic, decoded.value, record.timestamp);
       const queue = this.queues.get(key);
-      if (queue) queue.push({ decoded, time });
-      else this.queues.set(key, [{ decoded, time }]);
+      if (queue) queue.items.push({ decoded, time });
+      else this.queues.set(key, { items: [{ decoded, time }], head: 0 });
     }
     for (const task of this.tasks.values()) {
       if (task.subtopology.sourceTopics.length > 1) this.drain(task);
@@ -510,21 +516,28 @@ export class KafkaStreams {
   private drain(task: Task, { waitForInputs = true } = {}) {
     const inputs = task.subtopology.sourceTopics.map((topic) => partitionKey(topic, task.partition));
     for (;;) {
-      let next: Queued[] | undefined;
+      let next: InputQueue | undefined;
       let waiting = false;
       for (const key of inputs) {
         const queue = this.queues.get(key);
-        if (queue?.length) {
-          if (!next || queue[0]!.time < next[0]!.time) next = queue;
+        if (queue && queue.head < queue.items.length) {
+          if (!next || queue.items[queue.head]!.time < next.items[next.head]!.time) next = queue;
         } else if (!this.atEnd(key)) waiting = true;
       }
       if (!next) return;
       if (waiting && waitForInputs) {
-        const since = this.idleSince.get(task.id) ?? Date.now();
+        const now = Date.now();
+        const since = this.idleSince.get(task.id) ?? now;
         this.idleSince.set(task.id, since);
-        if (Date.now() - since < this.config.streams.maxTaskIdleMs) return;
+        if (now - since < this.config.streams.maxTaskIdleMs) return;
       } else this.idleSince.delete(task.id);
-      this.apply(task, next.shift()!.decoded);
+      const { decoded } = next.items[next.head]!;
+      next.head += 1;
+      if (next.head === next.items.length) {
+        next.items = [];
+        next.head = 0;
+      }
+      this.apply(task, decoded);
     }
   }
 
