@@ -119,6 +119,48 @@ export const ConfigSchema = z.strictObject({
       operatorMetricsIntervalMs: z.number().int().min(0).default(10_000),
     })
     .prefault({}),
+  /** Inference, retrieval, re-ranking and the recommendations they produce (the serving half). */
+  serving: z
+    .strictObject({
+      /** Where training writes models: `<modelsDir>/<name>/<version>/{model.onnx, metadata.json}`. */
+      modelsDir: z.string().min(1).default('.encore/models'),
+      /** How often the models folder is checked for new versions; 0: only at start and on announcements. */
+      modelPollMs: z.number().int().min(0).default(5000),
+      /** onnxruntime intra-op threads per model session. */
+      threads: z.number().int().min(1).max(64).default(1),
+      /** Most scoring points one inference call takes (micro-batching across users). */
+      maxBatch: z.number().int().min(1).max(4096).default(256),
+      /** Disengagement probability from which a recommendation is pushed; -1: the model's own (metadata.json). */
+      threshold: z.number().min(-1).max(1).default(-1),
+      /** Per-user thresholds, `{"user-000042": 0.7}`, over `threshold`. */
+      userThresholds: z.record(z.string().min(1), z.number().min(0).max(1)).default({}),
+      /** After a pushed recommendation, the same user gets no other disengagement push for this long. */
+      cooldownMs: z.number().int().min(0).default(120_000),
+      /** Inference slower than this serves the cached list or a fallback instead (the answer must not wait). */
+      latencyBudgetMs: z.number().int().min(1).default(50),
+      /** Songs retrieved from the ANN index before re-ranking. */
+      candidates: z.number().int().min(1).max(5000).default(200),
+      /** Songs in a recommendation. */
+      count: z.number().int().min(1).max(100).default(10),
+      maxPerArtist: z.number().int().min(1).default(2),
+      maxPerGenre: z.number().int().min(1).default(4),
+      /** MMR: 1 ranks by relevance only, lower values trade relevance for diversity. */
+      mmrLambda: z.number().min(0).max(1).default(0.7),
+      /** Share of a list's slots the contextual bandit fills by exploration. */
+      explorationShare: z.number().min(0).max(1).default(0.1),
+      /** Songs released or added this many days before the event count as fresh. */
+      freshDays: z.number().int().min(1).default(30),
+      /** Users whose embedding and candidates are cached (the CACHE path when inference is slow or failing). */
+      cacheUsers: z.number().int().min(0).default(100_000),
+      cacheTtlMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(30 * 60_000),
+      /** Catalogs smaller than this are searched exactly; larger ones through an HNSW index. */
+      exactSearchBelow: z.number().int().min(0).default(10_000),
+    })
+    .prefault({}),
   kafka: z
     .strictObject({
       host,
@@ -217,7 +259,7 @@ export function envName(keyPath: readonly string[]): string {
   return `ENCORE_${keyPath.map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')}`;
 }
 
-type Leaf = { path: string[]; kind: 'string' | 'number' | 'enum' };
+type Leaf = { path: string[]; kind: 'string' | 'number' | 'enum' | 'json' };
 
 /** Every leaf key of the schema, with the kind of value it takes; docker-compose.yml is checked against it. */
 export function configLeaves(schema: z.ZodType = ConfigSchema, prefix: string[] = []): Leaf[] {
@@ -229,6 +271,8 @@ export function configLeaves(schema: z.ZodType = ConfigSchema, prefix: string[] 
   }
   if (inner instanceof z.ZodNumber) return [{ path: prefix, kind: 'number' }];
   if (inner instanceof z.ZodEnum) return [{ path: prefix, kind: 'enum' }];
+  // A map (per-user thresholds) is one key; its environment variable holds JSON.
+  if (inner instanceof z.ZodRecord) return [{ path: prefix, kind: 'json' }];
   return [{ path: prefix, kind: 'string' }];
 }
 
@@ -280,11 +324,24 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     }
     // A number that does not parse stays a string, so validation reports it against the key.
     const value =
-      leaf.kind === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+      leaf.kind === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw))
+        ? Number(raw)
+        : leaf.kind === 'json'
+          ? parseJsonOr(raw)
+          : raw;
     setPath(values, leaf.path, value);
     origins.set(leaf.path.join('.'), `from ${name}=${JSON.stringify(raw)}`);
   }
   return { values, origins };
+}
+
+/** JSON, or the raw text when it does not parse (validation then reports it against the key). */
+function parseJsonOr(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
 }
 
 function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown) {

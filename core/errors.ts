@@ -27,6 +27,10 @@ export const ErrorCodes = {
   PROCESSING_FAILED: 'ENCORE_PROCESSING_FAILED',
   /** An output record could not be produced (serde failed, too large) and `streams.onProductionError` is `stop`. */
   PRODUCTION_FAILED: 'ENCORE_PRODUCTION_FAILED',
+  /** A model version folder cannot be served: files missing, metadata invalid, or a feature spec the job does not compute. */
+  MODEL_INVALID: 'ENCORE_MODEL_INVALID',
+  /** onnxruntime failed to run a model. */
+  INFERENCE_FAILED: 'ENCORE_INFERENCE_FAILED',
   /** Waiting for something (a server, a record) took longer than allowed. */
   TIMEOUT: 'ENCORE_TIMEOUT',
 } as const;

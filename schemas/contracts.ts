@@ -9,9 +9,11 @@ import type {
   DisengagementLabel,
   ListeningEvent,
   ListeningSession,
+  ModelAnnouncement,
   ModelScore,
   Recommendation,
   RecommendationFeedback,
+  RecommendationRequest,
   SessionFeatures,
   Song,
   UserProfile,
@@ -49,4 +51,6 @@ export const Contracts = {
   disengagementLabel: contract<DisengagementLabel>('disengagement-label.avsc'),
   listeningSession: contract<ListeningSession>('listening-session.avsc'),
   modelScore: contract<ModelScore>('model-score.avsc'),
+  recommendationRequest: contract<RecommendationRequest>('recommendation-request.avsc'),
+  modelAnnouncement: contract<ModelAnnouncement>('model-announcement.avsc'),
 } as const;

@@ -37,6 +37,9 @@ export function topics(config: Config) {
     disengagementLabels: userKeyed('disengagement-labels', Contracts.disengagementLabel),
     sessions: userKeyed('sessions', Contracts.listeningSession),
     modelScores: userKeyed('model-scores', Contracts.modelScore),
+    recommendationRequests: userKeyed('recommendation-requests', Contracts.recommendationRequest),
+    // Keyed by <model>/<role> and read whole by every instance; one partition keeps announcements in order.
+    modelControl: { ...table('model-control', Contracts.modelAnnouncement), partitions: 1 },
   };
 }
 

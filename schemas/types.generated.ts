@@ -109,6 +109,20 @@ export interface ListeningSession {
   songIds: string[];
 }
 
+/** A challenger is scored beside the champion (shadow scoring) without deciding anything. */
+export type ModelRole = 'CHAMPION' | 'CHALLENGER';
+
+/** Which version of a model the job serves. Compacted topic <appId>-model-control, key = <model>/<role>; every job instance reads all of it. Without an announcement, the newest version in serving.modelsDir is the champion and there is no challenger. */
+export interface ModelAnnouncement {
+  /** disengagement or user-tower. */
+  model: string;
+  /** A folder under serving.modelsDir/<model>/; null withdraws the role (a challenger's end, or the champion back to the newest). */
+  version: null | string;
+  /** CHAMPION serves; CHALLENGER is only scored and logged. */
+  role: ModelRole;
+  announcedAt: number;
+}
+
 /** One inference of a model at a scoring point, for score-distribution and latency monitoring and champion/challenger comparison. Topic <appId>-model-scores, key = userId. */
 export interface ModelScore {
   eventId: string;
@@ -146,6 +160,15 @@ export interface RecommendationFeedback {
   delayMs: number;
   outcomeEventId: null | string;
   decidedAt: number;
+}
+
+/** A client asking for recommendations now (the explicit path beside disengagement triggers). Topic <appId>-recommendation-requests, key = userId; the answer is a Recommendation with trigger EXPLICIT_REQUEST and this requestId. */
+export interface RecommendationRequest {
+  requestId: string;
+  userId: string;
+  /** Songs wanted; null: serving.count. */
+  count: null | number;
+  requestedAt: number;
 }
 
 /** DISENGAGEMENT: the predictor's score crossed the threshold. EXPLICIT_REQUEST: a client asked. */
