@@ -153,10 +153,13 @@ export class TimeOfDayProfile {
     return { playsByGenre: Object.fromEntries(this.playsByGenre) };
   }
 
-  /** Restores a profile from its `toJSON()` state, which comes back from a store: malformed state throws. */
-  static from(json: TimeOfDayJson): TimeOfDayProfile {
+  /**
+   * Restores a profile from its `toJSON()` state as a store returns it: nothing yet (undefined, null) is an
+   * empty profile, malformed state throws.
+   */
+  static from(json: TimeOfDayJson | null | undefined): TimeOfDayProfile {
     const profile = new TimeOfDayProfile();
-    for (const [genre, byHour] of Object.entries(json.playsByGenre)) {
+    for (const [genre, byHour] of Object.entries(json?.playsByGenre ?? {})) {
       if (!Array.isArray(byHour) || byHour.length !== HOURS)
         throw new RangeError(`time-of-day plays of ${genre} must be ${HOURS} hourly counts`);
       byHour.forEach((plays, hour) => {

@@ -107,12 +107,14 @@ describe('time-of-day profile', () => {
     assert.ok(lift > 0 && lift < 0.35, `one play lifted jazz to ${lift}`);
   });
 
-  it('survives a JSON round trip and rejects malformed state', () => {
+  it('survives a JSON round trip, starts empty from an empty store, rejects malformed state', () => {
     const profile = learned();
     const restored = TimeOfDayProfile.from(JSON.parse(JSON.stringify(profile)));
     for (const genre of ['jazz', 'pop', 'rock', 'folk'])
       for (let hour = 0; hour < 24; hour++)
         assert.equal(restored.lift(hour, genre), profile.lift(hour, genre));
+    assert.equal(TimeOfDayProfile.from(undefined).lift(12, 'pop'), 0);
+    assert.deepEqual(TimeOfDayProfile.from(null).toJSON(), { playsByGenre: {} });
     assert.throws(() => TimeOfDayProfile.from({ playsByGenre: { pop: [1, 2, 3] } }), /24 hourly counts/);
     assert.throws(
       () => TimeOfDayProfile.from({ playsByGenre: { pop: new Array(24).fill(-1) } }),
