@@ -238,6 +238,17 @@ describe('MMR', () => {
     assert.deepEqual(pick(0.5), ['hit', 'other']);
   });
 
+  it('counts an opposite song as unrelated, not as a duplicate', () => {
+    const list = [
+      ranked('hit', 1, { artistId: 'a' }, Float32Array.of(1, 0)),
+      ranked('opposite', 0.9, { artistId: 'b' }, Float32Array.of(-1, 0)),
+      ranked('orthogonal', 0.9, { artistId: 'c' }, Float32Array.of(0, 1)),
+    ];
+    const { items } = postProcess(list, { ...RULES, count: 2, mmrLambda: 0.5 }, newBandit(6), never);
+    // Equally unrelated to the hit, so the tie goes to the higher-ranked one.
+    assert.deepEqual(ids(items), ['hit', 'opposite']);
+  });
+
   it('without vectors, treats the same artist as redundant, the same genre as half so', () => {
     const list = [
       ranked('a-1', 1, { artistId: 'a', genre: 'pop' }),
