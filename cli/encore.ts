@@ -13,6 +13,7 @@ import { COMPONENTS, down, status, up } from '../stack/stack.ts';
 import { runJob } from '../topology/job.ts';
 import { demo } from './demo.ts';
 import { config, newProgram, positiveInt, runProgram } from './options.ts';
+import { registerServingCommands } from './serving.ts';
 import { runTests } from './test-suite.ts';
 import { registerTrainingCommands } from './training.ts';
 
@@ -135,5 +136,6 @@ stack
   });
 
 registerTrainingCommands(program);
+registerServingCommands(program);
 
 await runProgram(program);

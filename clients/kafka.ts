@@ -523,6 +523,90 @@ export async function readPartition(
   }
 }
 
+/** A topic read whole and then tailed: see followTopic. */
+export interface TopicFollower {
+  /** Resolves once every partition has been read to the end it had when following began. */
+  caughtUp: Promise<void>;
+  /** Resolves when following stops (the signal aborted); rejects if reading fails. */
+  done: Promise<void>;
+}
+
+/**
+ * Reads every partition of a topic from the beginning, outside any consumer group, and keeps reading new
+ * records until `signal` aborts: what a global table (Kafka Streams' GlobalKTable) is built on, e.g. the
+ * song catalog and the model-control topic, which every instance holds whole.
+ */
+export function followTopic(
+  config: Config,
+  topic: string,
+  options: { onRecord: (record: ConsumedRecord) => void | Promise<void>; signal: AbortSignal },
+): TopicFollower {
+  let reportCaughtUp: () => void = () => undefined;
+  const caughtUp = new Promise<void>((resolve) => (reportCaughtUp = resolve));
+  const done = (async () => {
+    const admin = new Admin(config);
+    const partitions = await admin
+      .describeCluster()
+      .then((cluster) => cluster.topics.find((t) => t.name === topic)?.partitions)
+      .finally(() => admin.close());
+    if (partitions === undefined)
+      throw new EncoreError(ErrorCodes.KAFKA_FAILED, `topic ${topic} does not exist`);
+    const client = new Kafka.KafkaConsumer(
+      {
+        ...baseConfig(config, `follow-${topic}`),
+        'group.id': `${config.appId}-follow`,
+        'enable.auto.commit': false,
+        'isolation.level': 'read_committed',
+      },
+      {},
+    );
+    await new Promise<void>((resolve, reject) =>
+      client.connect({ timeout: 30_000 }, (error) =>
+        error ? reject(kafkaError(`follow ${topic}`, error)) : resolve(),
+      ),
+    );
+    const ends = await Promise.all(
+      Array.from({ length: partitions }, (_, partition) =>
+        retryTransient(
+          `watermarks of ${topic}-${partition}`,
+          () =>
+            new Promise<number>((resolve, reject) =>
+              client.queryWatermarkOffsets(topic, partition, 10_000, (error, offsets) =>
+                error ? reject(error) : resolve(offsets.highOffset),
+              ),
+            ),
+        ),
+      ),
+    );
+    const behind = new Set(ends.flatMap((end, partition) => (end > 0 ? [partition] : [])));
+    if (behind.size === 0) reportCaughtUp();
+    try {
+      client.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })));
+      client.setDefaultConsumeTimeout(100);
+      while (!options.signal.aborted) {
+        const batch = await new Promise<Kafka.Message[]>((resolve, reject) =>
+          client.consume(1000, (error, messages) =>
+            error ? reject(kafkaError(`follow ${topic}`, error)) : resolve(messages),
+          ),
+        );
+        for (const message of batch) await options.onRecord(consumedRecord(message));
+        if (behind.size > 0) {
+          // Transaction markers take offsets too: caught up once the position reaches the end.
+          for (const partition of behind) {
+            const [position] = client.position([{ topic, partition }]);
+            if ((position?.offset ?? -1) >= ends[partition]!) behind.delete(partition);
+          }
+          if (behind.size === 0) reportCaughtUp();
+        }
+      }
+    } finally {
+      await new Promise<void>((resolve) => client.disconnect(() => resolve()));
+    }
+  })();
+  done.catch(() => undefined); // the caller awaits it; this only keeps an early failure from being unhandled
+  return { caughtUp: Promise.race([caughtUp, done]), done };
+}
+
 export interface ClusterInfo {
   brokers: { id: number; host: string; port: number }[];
   topics: { name: string; partitions: number }[];

@@ -134,6 +134,11 @@ export const ConfigSchema = z.strictObject({
       threshold: z.number().min(-1).max(1).default(-1),
       /** Per-user thresholds, `{"user-000042": 0.7}`, over `threshold`. */
       userThresholds: z.record(z.string().min(1), z.number().min(0).max(1)).default({}),
+      /**
+       * off: disengagement is scored and logged (model_scores) but nothing is pushed, e.g. to watch a new
+       * deployment's trigger rate first; explicit requests are answered either way.
+       */
+      push: z.enum(['on', 'off']).default('on'),
       /** After a pushed recommendation, the same user gets no other disengagement push for this long. */
       cooldownMs: z.number().int().min(0).default(120_000),
       /** Inference slower than this serves the cached list or a fallback instead (the answer must not wait). */

@@ -206,6 +206,8 @@ export interface Recommendation {
   /** The threshold in force for this user. */
   threshold: null | number;
   path: ServingPath;
+  /** Why a path other than MODEL served: no-user-tower, no-song-index, new-user, over-latency-budget, inference-failed. */
+  pathReason: null | string;
   modelVersions: ModelVersions;
   items: RecommendedSong[];
   /** Timestamp of the triggering event or request. */

@@ -134,6 +134,7 @@ export function recommendationRow(r: Recommendation): Row {
     score: r.score,
     threshold: r.threshold,
     path: r.path,
+    path_reason: r.pathReason,
     disengagement_model: r.modelVersions.disengagement,
     user_tower_model: r.modelVersions.userTower,
     ranker_model: r.modelVersions.ranker,

@@ -14,7 +14,13 @@
 import type { Config } from '../core/config.ts';
 import type { TopicDefinition } from '../schemas/topics.ts';
 import { topics } from '../schemas/topics.ts';
-import type { ListeningEvent, Recommendation, UserProfile } from '../schemas/types.generated.ts';
+import type {
+  ListeningEvent,
+  Recommendation,
+  RecommendationFeedback,
+  SessionFeatures,
+  UserProfile,
+} from '../schemas/types.generated.ts';
 import { validateListeningEvent } from '../schemas/validation.ts';
 import { closedSession, scoringPoint } from './listening/features.ts';
 import { FEEDBACK_STORE, type FeedbackInput, feedbackCollector } from './listening/feedback.ts';
@@ -26,7 +32,7 @@ import {
   type SessionState,
   withProfile,
 } from './listening/session.ts';
-import { SessionWindows, StreamsBuilder } from './streams/builder.ts';
+import { type KStream, type KTable, SessionWindows, StreamsBuilder } from './streams/builder.ts';
 import type { SessionUpdate } from './streams/operators.ts';
 import type { Topology, ValueSerde } from './streams/topology.ts';
 
@@ -38,10 +44,24 @@ export type SerdeFactory = <T>(
 
 const eventOf = (update: SessionUpdate<SessionState>) => update.value!.events[update.value!.latest!.index]!;
 
+/** The listening topology alone (what the dataset builder runs offline). */
 export function listeningTopology(config: Config, serde: SerdeFactory): Topology {
+  const builder = new StreamsBuilder(config.appId);
+  addListening(builder, config, serde);
+  return builder.build();
+}
+
+/** The streams the recommendation half builds on. */
+export interface ListeningStreams {
+  profiles: KTable<UserProfile>;
+  /** The session's features at every event but an exit: the scoring points. */
+  scoringPoints: KStream<SessionFeatures>;
+  feedback: KStream<RecommendationFeedback>;
+}
+
+export function addListening(builder: StreamsBuilder, config: Config, serde: SerdeFactory): ListeningStreams {
   const t = topics(config);
   const rules = config.listening;
-  const builder = new StreamsBuilder(config.appId);
 
   const profiles = builder.table<UserProfile>(t.userProfiles.name, {
     store: 'user-profiles',
@@ -72,10 +92,10 @@ export function listeningTopology(config: Config, serde: SerdeFactory): Topology
     .mapValues((s, user) => closedSession(user, s.start, s.end, s.value!, rules))
     .to(t.sessions.name, { serde: serde(t.sessions) });
 
-  updated
+  const scoringPoints = updated
     .filter((update) => eventOf(update).type !== 'EXIT')
-    .mapValues((update, user) => scoringPoint(user, update.start, update.value!, rules))
-    .to(t.sessionFeatures.name, { serde: serde(t.sessionFeatures) });
+    .mapValues((update, user) => scoringPoint(user, update.start, update.value!, rules));
+  scoringPoints.to(t.sessionFeatures.name, { serde: serde(t.sessionFeatures) });
 
   updated
     .process(labeler({ ...rules, horizonMs: rules.labelHorizonMs }), {
@@ -83,7 +103,7 @@ export function listeningTopology(config: Config, serde: SerdeFactory): Topology
     })
     .to(t.disengagementLabels.name, { serde: serde(t.disengagementLabels) });
 
-  events
+  const feedback = events
     .mapValues((event): FeedbackInput => ({ kind: 'event', event }))
     .merge(
       recommendations.mapValues(
@@ -92,8 +112,8 @@ export function listeningTopology(config: Config, serde: SerdeFactory): Topology
     )
     .process(feedbackCollector({ listenedMs: rules.listenedMs, windowMs: rules.feedbackWindowMs }), {
       stores: [{ name: FEEDBACK_STORE, kind: 'key-value' }],
-    })
-    .to(t.recommendationFeedback.name, { serde: serde(t.recommendationFeedback) });
+    });
+  feedback.to(t.recommendationFeedback.name, { serde: serde(t.recommendationFeedback) });
 
-  return builder.build();
+  return { profiles, scoringPoints, feedback };
 }

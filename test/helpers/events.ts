@@ -47,6 +47,7 @@ export function recommendation(
     score: 0.8,
     threshold: 0.6,
     path: 'MODEL',
+    pathReason: null,
     modelVersions: { disengagement: 'test', userTower: 'test', ranker: null },
     items: songs.map((songId, i) => ({
       songId,

@@ -8,6 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +106,7 @@ async function send(items: readonly ScriptItem[]) {
   await produce(config, records);
 }
 
+const NO_MODELS = mkdtempSync(path.join(tmpdir(), 'encore-no-models-'));
 const children = new Set<ChildProcess>();
 
 /** The job as `encore run` in a child process, configured through the environment, so it can be SIGKILLed. */
@@ -116,6 +120,10 @@ function startJob(): ChildProcess {
     [envName(['streams', 'instanceId'])]: 'job-test',
     [envName(['sinks', 'flushIntervalMs'])]: '200',
     [envName(['log', 'level'])]: process.env.TEST_APP_LOG_LEVEL ?? 'warn',
+    // The listening half alone: no models (so no model scores of its own) and no pushes, so that the
+    // recommendations and scores in this test are exactly the scripted ones.
+    [envName(['serving', 'modelsDir'])]: NO_MODELS,
+    [envName(['serving', 'push'])]: 'off',
   };
   const child = spawn(process.execPath, ['cli/encore.ts', 'run'], {
     cwd: root,

@@ -141,6 +141,15 @@ export class StreamsBuilder {
     this.stores.set(store.name, store);
   }
 
+  hasStore(name: string): boolean {
+    return this.stores.has(name);
+  }
+
+  existingStore(name: string): string {
+    if (!this.stores.has(name)) throw new Error(`the topology has no state store named ${name} (yet)`);
+    return name;
+  }
+
   /** A changelogged store: `<appId>-<store>-changelog`. */
   addChangeloggedStore(name: string, kind: StoreDefinition['kind']): void {
     this.addStore({
@@ -344,19 +353,24 @@ export class KStream<V> {
     return branches as { [I in keyof P]: KStream<V> };
   }
 
-  /** A custom processor with access to the named state stores and to punctuation. */
+  /**
+   * A custom processor with access to state stores and to punctuation. A store given as `{ name, kind }` is
+   * created (changelogged) on first mention; one given by name, or as a table, must exist already (a
+   * table's store, or one another processor created): processors sharing a store run in the same task.
+   */
   process<KR extends string, R>(
     supplier: ProcessorSupplier<string, V, KR, R>,
-    options: Named & { stores?: { name: string; kind: StoreDefinition['kind'] }[] } = {},
+    options: Named & {
+      stores?: ({ name: string; kind: StoreDefinition['kind'] } | string | KTable<unknown>)[];
+    } = {},
   ): KStream<R> {
-    for (const store of options.stores ?? []) this.builder.addChangeloggedStore(store.name, store.kind);
-    const name = this.builder.addProcessor(
-      this.node,
-      'PROCESSOR',
-      supplier as never,
-      (options.stores ?? []).map((s) => s.name),
-      options.name,
-    );
+    const names = (options.stores ?? []).map((store) => {
+      if (store instanceof KTable) return store.store;
+      if (typeof store === 'string') return this.builder.existingStore(store);
+      if (!this.builder.hasStore(store.name)) this.builder.addChangeloggedStore(store.name, store.kind);
+      return store.name;
+    });
+    const name = this.builder.addProcessor(this.node, 'PROCESSOR', supplier as never, names, options.name);
     return new KStream<R>(this.builder, name, true);
   }
 

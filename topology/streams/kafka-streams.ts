@@ -212,6 +212,9 @@ export class KafkaStreams {
         }
         await this.processRecords(records);
         for (const task of this.tasks.values()) task.punctuateWallClock();
+        // Asynchronous work (micro-batched inference) completes per poll, not per commit: its outputs then
+        // leave with this poll's and wait for nothing but the next commit.
+        for (const task of this.tasks.values()) await task.flush();
         processed += records.length;
         if (commit) {
           const deadLettered = await this.unlessStopped(signal, () => commit.sent);
