@@ -65,7 +65,7 @@ export function stubDisengagement(version: string, threshold = 0.5): Disengageme
 export function stubUserTower(version: string, delayMs = 0): UserTowerModel {
   const vectors = SONGS.map((_, i) => songVector(i));
   const all = new Float32Array(SONGS.length * DIMENSIONS);
-  vectors.forEach((v, i) => all.set(v, i * DIMENSIONS));
+  for (const [i, v] of vectors.entries()) all.set(v, i * DIMENSIONS);
   const byId = new Map(SONGS.map((s, i) => [s.songId, vectors[i]!]));
   return {
     version,

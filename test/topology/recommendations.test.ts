@@ -286,6 +286,6 @@ describe('recommendation topology', () => {
     const bandit = w.driver.getKeyValueStore<BanditState>(BANDIT_STORE, 'u1').get(BANDIT_KEY);
     assert.equal(bandit?.updates, 2);
     const logged = w.driver.changelog(BANDIT_STORE).filter((c) => c.key === BANDIT_KEY);
-    assert.equal((logged.at(-1)?.value as BanditState).updates, 2, 'the latest state is on the changelog');
+    assert.equal((logged.at(-1)!.value as BanditState).updates, 2, 'the latest state is on the changelog');
   });
 });

@@ -218,8 +218,8 @@ export function recommender(
       if (outcome.kind === 'fallback' && outcome.reason === 'over-latency-budget') {
         // The answer still comes: it refreshes the cache for the users' next lists.
         void inference.then((late) => {
-          if (late.kind === 'embedded')
-            late.vectors.forEach((vector, i) => cacheCandidates(tower, points[i]!, vector));
+          if (late.kind !== 'embedded') return;
+          for (const [i, vector] of late.vectors.entries()) cacheCandidates(tower, points[i]!, vector);
         });
       }
       return outcome;
