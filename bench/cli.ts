@@ -4,9 +4,11 @@
  *   encore bench streams [--events N --users N ...]   one stream job on five systems
  *   encore bench state [--sessions N]                 Encore's state per session and restore time
  *   encore bench ann [--sizes N,N ...]                ANN retrieval: usearch vs hnswlib-node vs exact (no stack)
+ *   encore bench serving [--rates N,N --seconds N]    end-to-end recommendation latency, exactly-once
  */
 import { config, newProgram, positiveInt, runProgram } from '../cli/options.ts';
 import { benchAnn } from './ann.ts';
+import { benchServing } from './serving.ts';
 import { benchStreams, SYSTEMS } from './streams/run.ts';
 import { benchState } from './streams/state.ts';
 
@@ -100,6 +102,34 @@ program
       output: string;
     }) => {
       await benchAnn({ ...options, expansionSearch: options.ef });
+    },
+  );
+
+program
+  .command('serving')
+  .description(
+    'event appended → recommendation committed (read_committed), p50/p99, exactly-once, at fixed rates',
+  )
+  .option('--rates <n,n>', 'events per second, one run each', positiveInts('rates'), [1_000, 5_000])
+  .option('--seconds <n>', 'measured seconds per rate', positiveInt('seconds'), 60)
+  .option('--warmup <n>', 'seconds not measured at the start of each run', positiveInt('warmup'), 15)
+  .option('--users <n>', 'simulated listeners', positiveInt('users'), 20_000)
+  .option('--commit-interval <ms>', 'streams.commitIntervalMs of the job', (v: string) => Number(v), 20)
+  .option('--output <file>', 'results file', 'bench/results/serving-latency.json')
+  .action(
+    async (options: {
+      rates: number[];
+      seconds: number;
+      warmup: number;
+      users: number;
+      commitInterval: number;
+      output: string;
+    }) => {
+      await benchServing(config(program.opts()), {
+        ...options,
+        warmupSeconds: options.warmup,
+        commitIntervalMs: options.commitInterval,
+      });
     },
   );
 
