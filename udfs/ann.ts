@@ -3,8 +3,12 @@
  * two-tower model's score; equal to cosine for the unit vectors the trainer exports). Small catalogs are
  * searched exactly; larger ones through an HNSW graph (hnswlib-node, chosen over usearch by
  * `bin/encore bench ann`, see docs/BENCHMARKS.md). The index is built once per song-embeddings file: at
- * start and on model change.
+ * start and on model change, there off the event loop (`buildSongIndexOffThread`).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import hnswlib from 'hnswlib-node';
 
 export interface SongMatch {
@@ -154,7 +158,8 @@ const GRAPH_SEED = 100;
 
 /**
  * An HNSW graph over the songs on hnswlib-node; labels are row numbers, mapped back to song ids. Building
- * runs on the calling thread (hnswlib-node adds one point per call): about 3 minutes for 1M songs here.
+ * runs on the calling thread (hnswlib-node adds one point per call): about 3 minutes for 1M songs here, so
+ * the job builds in a worker thread (`buildSongIndexOffThread`), which saves the graph for `load`.
  */
 export class HnswSongIndex implements SongIndex {
   readonly kind = 'hnsw';
@@ -163,32 +168,38 @@ export class HnswSongIndex implements SongIndex {
   private readonly ids: readonly string[];
   private readonly index: hnswlib.HierarchicalNSW;
 
+  /** Builds the graph over `songs`, unless `graph` is one already built over them (see `load`). */
   constructor(
     songs: SongVectors,
     parameters: HnswParameters = DEFAULT_HNSW,
     onProgress?: (added: number) => void,
+    graph?: hnswlib.HierarchicalNSW,
   ) {
     this.dimensions = dimensionsOf(songs);
     this.size = songs.ids.length;
     this.ids = songs.ids;
-    this.index = new hnswlib.HierarchicalNSW('ip', this.dimensions);
-    this.index.initIndex({
-      maxElements: this.size,
-      m: parameters.connectivity,
-      efConstruction: parameters.expansionAdd,
-      randomSeed: GRAPH_SEED,
-    });
-    const { dimensions } = this;
-    for (let song = 0; song < this.size; song++) {
-      // The binding takes plain arrays, not typed ones.
-      this.index.addPoint(
-        Array.from(songs.vectors.subarray(song * dimensions, (song + 1) * dimensions)),
-        song,
-      );
-      if ((song + 1) % PROGRESS_EVERY === 0) onProgress?.(song + 1);
-    }
-    onProgress?.(this.size);
+    this.index = graph ?? buildGraph(songs.vectors, this.dimensions, parameters, onProgress);
     this.index.setEf(parameters.expansionSearch);
+  }
+
+  /** A graph `save`d over the same songs, read on libuv's thread pool rather than the event loop. */
+  static async load(
+    songs: SongVectors,
+    file: string,
+    parameters: HnswParameters = DEFAULT_HNSW,
+  ): Promise<HnswSongIndex> {
+    const graph = new hnswlib.HierarchicalNSW('ip', dimensionsOf(songs));
+    await graph.readIndex(file);
+    if (graph.getCurrentCount() !== songs.ids.length)
+      throw new RangeError(
+        `${file} holds ${graph.getCurrentCount()} songs, not the ${songs.ids.length} given`,
+      );
+    return new HnswSongIndex(songs, parameters, undefined, graph);
+  }
+
+  /** Writes the graph (not the song ids) for `load`. */
+  async save(file: string): Promise<void> {
+    await this.index.writeIndex(file);
   }
 
   search(query: Float32Array, k: number, exclude?: (songId: string) => boolean): SongMatch[] {
@@ -199,6 +210,29 @@ export class HnswSongIndex implements SongIndex {
     // hnswlib's inner-product distance is 1 - dot.
     return neighbors.map((song, i) => ({ songId: this.ids[song]!, score: 1 - distances[i]! }));
   }
+}
+
+function buildGraph(
+  vectors: Float32Array,
+  dimensions: number,
+  parameters: HnswParameters,
+  onProgress?: (added: number) => void,
+): hnswlib.HierarchicalNSW {
+  const size = vectors.length / dimensions;
+  const graph = new hnswlib.HierarchicalNSW('ip', dimensions);
+  graph.initIndex({
+    maxElements: size,
+    m: parameters.connectivity,
+    efConstruction: parameters.expansionAdd,
+    randomSeed: GRAPH_SEED,
+  });
+  for (let song = 0; song < size; song++) {
+    // The binding takes plain arrays, not typed ones.
+    graph.addPoint(Array.from(vectors.subarray(song * dimensions, (song + 1) * dimensions)), song);
+    if ((song + 1) % PROGRESS_EVERY === 0) onProgress?.(song + 1);
+  }
+  onProgress?.(size);
+  return graph;
 }
 
 export interface SongIndexOptions {
@@ -215,4 +249,54 @@ export function buildSongIndex(songs: SongVectors, options: SongIndexOptions = {
   return songs.ids.length < (options.exactBelow ?? 10_000)
     ? new ExactSongIndex(songs)
     : new HnswSongIndex(songs, options.hnsw, options.onProgress);
+}
+
+/** What udfs/index-worker.ts is given: the embeddings file to read and where to save the graph. */
+export interface IndexBuildTask {
+  embeddingsFile: string;
+  graphFile: string;
+  parameters: HnswParameters;
+}
+
+/**
+ * `buildSongIndex` without blocking the event loop for minutes: an HNSW graph is built in a worker thread,
+ * saved to a temporary file and read back here. The worker reads the embeddings from `embeddingsFile` (the
+ * song-embeddings.jsonl `songs` were loaded from) itself, so that hundreds of MB of vectors are not copied
+ * to it on this thread. Aborting `signal` stops the worker.
+ */
+export async function buildSongIndexOffThread(
+  songs: SongVectors,
+  embeddingsFile: string,
+  options: Omit<SongIndexOptions, 'onProgress'> & { signal?: AbortSignal } = {},
+): Promise<SongIndex> {
+  if (songs.ids.length < (options.exactBelow ?? 10_000)) return new ExactSongIndex(songs);
+  const parameters = options.hnsw ?? DEFAULT_HNSW;
+  const dir = await mkdtemp(path.join(tmpdir(), 'encore-song-index-'));
+  try {
+    const task: IndexBuildTask = { embeddingsFile, graphFile: path.join(dir, 'graph.bin'), parameters };
+    await inWorker(task, options.signal);
+    return await HnswSongIndex.load(songs, task.graphFile, parameters);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function inWorker(task: IndexBuildTask, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  const worker = new Worker(new URL('./index-worker.ts', import.meta.url), { workerData: task });
+  let abort: (() => void) | undefined;
+  return new Promise<void>((resolve, reject) => {
+    abort = () => {
+      reject(signal!.reason);
+      void worker.terminate();
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+    // The worker's one message: the graph is saved.
+    worker.once('message', () => resolve());
+    worker.once('error', reject);
+    // After a message or an error this rejects a settled promise: a no-op.
+    worker.once('exit', (code) =>
+      reject(new Error(`the song index worker exited (code ${code}) before saving the graph`)),
+    );
+  }).finally(() => signal?.removeEventListener('abort', abort!));
 }
