@@ -52,6 +52,11 @@ export const ConfigSchema = z.strictObject({
       onProductionError: z.enum(['dead-letter', 'stop']).default('dead-letter'),
       maxBatchRecords: z.number().int().min(1).default(2000),
       /**
+       * How long the broker may hold the job's fetch when nothing new is there: an event that arrives then
+       * waits for the fetch's return, so this bounds part of the end-to-end latency.
+       */
+      fetchWaitMaxMs: z.number().int().min(0).max(10_000).default(10),
+      /**
        * A task reading several topics (events and recommendations, say) processes their records in
        * timestamp order, as Kafka Streams does; while one input has records not yet fetched, the task waits
        * for them at most this long before going on without them.

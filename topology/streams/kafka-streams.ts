@@ -180,6 +180,7 @@ export class KafkaStreams {
         this.endOffsets.set(partitionKey(topic, partition), offset),
       // A crashed instance's partitions move to the others within 10 s instead of librdkafka's 45 s.
       sessionTimeoutMs: 10_000,
+      fetchWaitMaxMs: streams.fetchWaitMaxMs,
     });
     await this.producer.connect();
     if (exactlyOnce) await this.producer.initTransactions();
