@@ -108,16 +108,18 @@ const MetadataSchema = z.object({
   outputs: z.array(tensor).min(1),
 });
 
-type RawMetadata = z.infer<typeof MetadataSchema>;
+type RawSpec = z.infer<typeof MetadataSchema>['feature_spec'];
 
-/** The inputs a model may take, each with what its metadata must declare. */
+const sequenceLength = (spec: RawSpec) => spec.sequence.length;
+
+/** The inputs a model may take, each with what its metadata must declare: dtype and [batch, width]. */
 const INPUTS = {
-  numeric: { dtype: 'float32', width: (spec: RawMetadata['feature_spec']) => spec.numeric.length },
-  categorical: { dtype: 'int64', width: (spec: RawMetadata['feature_spec']) => spec.categorical.length },
-  seq_song: { dtype: 'int64', width: (spec: RawMetadata['feature_spec']) => spec.sequence.length },
-  seq_skipped: { dtype: 'float32', width: (spec: RawMetadata['feature_spec']) => spec.sequence.length },
-  seq_dwell: { dtype: 'float32', width: (spec: RawMetadata['feature_spec']) => spec.sequence.length },
-  seq_gap: { dtype: 'float32', width: (spec: RawMetadata['feature_spec']) => spec.sequence.length },
+  numeric: { dtype: 'float32', width: (spec: RawSpec) => spec.numeric.length },
+  categorical: { dtype: 'int64', width: (spec: RawSpec) => spec.categorical.length },
+  seq_song: { dtype: 'int64', width: sequenceLength },
+  seq_skipped: { dtype: 'float32', width: sequenceLength },
+  seq_dwell: { dtype: 'float32', width: sequenceLength },
+  seq_gap: { dtype: 'float32', width: sequenceLength },
   /** One index per point: shape [batch]. */
   user: { dtype: 'int64', width: undefined },
 } as const;
