@@ -336,8 +336,8 @@ describe('serving end to end', { timeout: 600_000 }, () => {
         return rows.length === 2 ? rows : undefined;
       }),
       [
-        { model_version: v1, role: 'champion' },
         { model_version: v2, role: 'challenger' },
+        { model_version: v1, role: 'champion' },
       ],
     );
   });
