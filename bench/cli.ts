@@ -5,12 +5,14 @@
  *   encore bench state [--sessions N]                 Encore's state per session and restore time
  *   encore bench ann [--sizes N,N ...]                ANN retrieval: usearch vs hnswlib-node vs exact (no stack)
  *   encore bench serving [--rates N,N --seconds N]    end-to-end recommendation latency, exactly-once
+ *   encore bench udf [--batches N,N]                  inference UDF latency by batch size, user tower + ANN (no stack)
  */
 import { config, newProgram, positiveInt, runProgram } from '../cli/options.ts';
 import { benchAnn } from './ann.ts';
 import { benchServing } from './serving.ts';
 import { benchStreams, SYSTEMS } from './streams/run.ts';
 import { benchState } from './streams/state.ts';
+import { benchUdf } from './udf.ts';
 
 const program = newProgram(
   'encore bench',
@@ -130,6 +132,35 @@ program
         warmupSeconds: options.warmup,
         commitIntervalMs: options.commitInterval,
       });
+    },
+  );
+
+program
+  .command('udf')
+  .description(
+    'inference UDFs: disengagement scoring by batch size, user tower + top-K song search (no stack)',
+  )
+  .option('--models <dir>', "models folder (default: serving.modelsDir, else the trainer fixture's models)")
+  .option(
+    '--batches <n,n>',
+    'scoring points per disengagement call',
+    positiveInts('batches'),
+    [1, 16, 64, 256],
+  )
+  .option('--calls <n>', 'timed calls per setting', positiveInt('calls'), 2000)
+  .option('--k <n>', 'songs retrieved per user-tower query (serving.candidates)', positiveInt('k'), 200)
+  .option('--seed <n>', 'random seed of the scoring points', positiveInt('seed'), 7)
+  .option('--output <file>', 'results file', 'bench/results/udf.json')
+  .action(
+    async (options: {
+      models?: string;
+      batches: number[];
+      calls: number;
+      k: number;
+      seed: number;
+      output: string;
+    }) => {
+      await benchUdf(config(program.opts()), options);
     },
   );
 
