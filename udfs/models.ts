@@ -147,6 +147,12 @@ export class ModelRegistry {
       );
       return Promise.resolve(false);
     }
+    // A version names a folder under the model's: nothing that would lead out of it.
+    if (version !== null && (version.startsWith('.') || /[/\\]/.test(version))) {
+      log.warn({ announcement }, `announcement ignored: ${version} is not a version folder name`);
+      return Promise.resolve(false);
+    }
+    if (this.stopping.signal.aborted) return Promise.resolve(false);
     if (role === 'CHALLENGER' && !SLOTS[model].challenger) {
       log.warn({ announcement }, `announcement ignored: only disengagement has a challenger, not ${model}`);
       return Promise.resolve(false);

@@ -291,12 +291,13 @@ describe('announcements', () => {
     assert.equal(served.disengagementChallenger?.version, older, 'a snapshot taken before is never changed');
   });
 
-  it('ignores a user-tower challenger and unknown models', async () => {
+  it('ignores a user-tower challenger, unknown models and versions that are no folder names', async () => {
     const registry = newRegistry(models.dir);
     await registry.start();
     const before = registry.current();
     assert.equal(await registry.announce(announcement('user-tower', older, 'CHALLENGER')), false);
     assert.equal(await registry.announce(announcement('mood', older)), false);
+    assert.equal(await registry.announce(announcement('disengagement', `../disengagement/${older}`)), false);
     assert.equal(registry.current(), before);
   });
 });
