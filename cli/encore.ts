@@ -53,7 +53,8 @@ program
   .option('--rate <n>', 'events per second', positiveInt('rate'), 500)
   .option('--users <n>', 'synthetic listeners', positiveInt('users'), 1000)
   .option('--seed <n>', 'random seed (same seed, same events)', positiveInt('seed'), 42)
-  .action(async (options: { seconds: number; rate: number; users: number; seed: number }) => {
+  .option('--no-train', 'without models in serving.modelsDir, skip the quick training (the fallbacks serve)')
+  .action(async (options: { seconds: number; rate: number; users: number; seed: number; train: boolean }) => {
     await demo(config(program.opts()), { ...options, signal: shutdownSignal() });
   });
 

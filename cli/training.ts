@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
+import type { Config } from '../core/config.ts';
 import { writeSimulation } from '../simulator/files.ts';
 import { produceSimulation } from '../simulator/kafka.ts';
 import { simulate } from '../simulator/model.ts';
@@ -172,70 +173,79 @@ export function registerTrainingCommands(program: Command): void {
     .option('--days <n>', 'without --data: simulated days', positiveInt('days'), 28)
     .allowExcessArguments()
     .argument('[trainer options...]', 'passed to `python -m encore_training train` (after --)')
-    .action(
-      async (
-        extra: string[],
-        options: {
-          data?: string;
-          clickhouse?: boolean;
-          out: string;
-          seed: number;
-          device: string;
-          users: number;
-          days: number;
-        },
-      ) => {
-        const python = process.env.ENCORE_PYTHON;
-        if (!python)
-          throw new Error('ENCORE_PYTHON is not set: run training through bin/encore, which prepares it');
-        const args = [
-          '-m',
-          'encore_training',
-          'train',
-          '--out',
-          options.out,
-          '--seed',
-          String(options.seed),
-          '--device',
-          options.device,
-        ];
-        if (options.clickhouse) {
-          const { clickhouse } = config(program.opts());
-          args.push(
-            '--clickhouse',
-            `http://${clickhouse.host}:${clickhouse.httpPort}`,
-            '--database',
-            clickhouse.database,
-            '--user',
-            clickhouse.username,
-          );
-          // The password goes by environment, not argv (which `ps` shows to everyone).
-          process.env.CLICKHOUSE_PASSWORD = clickhouse.password;
-        } else {
-          let data = options.data;
-          if (!data) {
-            data = path.join(
-              '.encore',
-              'datasets',
-              `sim-u${options.users}-d${options.days}-s${options.seed}`,
-            );
-            await run(process.execPath, [
-              path.join(root, 'cli', 'encore.ts'),
-              'dataset',
-              '--simulate',
-              '--users',
-              String(options.users),
-              '--days',
-              String(options.days),
-              '--seed',
-              String(options.seed),
-              '--out',
-              data,
-            ]);
-          }
-          args.push('--data', data);
-        }
-        await run(python, [...args, ...extra], { PYTHONPATH: path.join(root, 'training') });
-      },
+    .action((extra: string[], options: TrainOptions) =>
+      trainModels(options, extra, () => config(program.opts())),
     );
+}
+
+export interface TrainOptions {
+  /** A dataset directory (encore dataset); without it nor `clickhouse`, one is simulated. */
+  data?: string;
+  clickhouse?: boolean;
+  /** Where models/<name>/<version>/ go. */
+  out: string;
+  seed: number;
+  device: string;
+  /** Without `data`: the simulation's listeners and days. */
+  users: number;
+  days: number;
+}
+
+/**
+ * What `encore train` does: simulate and build a dataset through the topology (unless one is given), then
+ * run the Python trainer with `extra` options. Needs ENCORE_PYTHON (bin/encore prepares it); `loadConfig`
+ * is only called for --clickhouse.
+ */
+export async function trainModels(
+  options: TrainOptions,
+  extra: string[] = [],
+  loadConfig: () => Config = () => config({}),
+): Promise<void> {
+  const python = process.env.ENCORE_PYTHON;
+  if (!python)
+    throw new Error('ENCORE_PYTHON is not set: run training through bin/encore, which prepares it');
+  const args = [
+    '-m',
+    'encore_training',
+    'train',
+    '--out',
+    options.out,
+    '--seed',
+    String(options.seed),
+    '--device',
+    options.device,
+  ];
+  if (options.clickhouse) {
+    const { clickhouse } = loadConfig();
+    args.push(
+      '--clickhouse',
+      `http://${clickhouse.host}:${clickhouse.httpPort}`,
+      '--database',
+      clickhouse.database,
+      '--user',
+      clickhouse.username,
+    );
+    // The password goes by environment, not argv (which `ps` shows to everyone).
+    process.env.CLICKHOUSE_PASSWORD = clickhouse.password;
+  } else {
+    let data = options.data;
+    if (!data) {
+      data = path.join('.encore', 'datasets', `sim-u${options.users}-d${options.days}-s${options.seed}`);
+      await run(process.execPath, [
+        path.join(root, 'cli', 'encore.ts'),
+        'dataset',
+        '--simulate',
+        '--users',
+        String(options.users),
+        '--days',
+        String(options.days),
+        '--seed',
+        String(options.seed),
+        '--out',
+        data,
+      ]);
+    }
+    args.push('--data', data);
+  }
+  await run(python, [...args, ...extra], { PYTHONPATH: path.join(root, 'training') });
 }
