@@ -1,7 +1,8 @@
 /**
  * `encore bench udf`: the inference UDFs as the job calls them, one call at a time on one thread (no
  * stack). The disengagement model's `score` at each batch size (encoding included; encoding alone too), and
- * the user tower's `embed` with the top-K search of its song index, for the models in serving.modelsDir
+ * the user tower's `embed` with the top-K search of its song index (exact and HNSW each alone, then the
+ * kind serving.exactSearchBelow picks after `embed`), for the models in serving.modelsDir
  * (`bin/encore train`), else the trainer fixture's tiny models (which need ENCORE_PYTHON). Scoring points
  * are drawn from each model's metadata (its vocabularies and categories, random values, sessions of 1 to
  * the sequence length plays): the cost does not depend on the values.
@@ -14,6 +15,7 @@ import path from 'node:path';
 import type { Config } from '../core/config.ts';
 import type { SessionFeatures } from '../schemas/types.generated.ts';
 import { Random } from '../simulator/random.ts';
+import { ExactSongIndex, HnswSongIndex } from '../udfs/ann.ts';
 import { encodeFeatures, type ModelMetadata, readModelMetadata } from '../udfs/encode.ts';
 import { ModelRegistry, type ServingModels } from '../udfs/models.ts';
 import { METADATA_FILE } from '../udfs/onnx.ts';
@@ -174,16 +176,18 @@ export async function benchUdf(config: Config, options: UdfBenchOptions) {
     report(
       row('user-tower', 'embed', 1, await timeCalls(options.calls, (i) => userTower.embed(queries[i % 16]!))),
     );
-    const vectors = (await userTower.embed(queries.flat())).slice(0, 16);
-    const search = `top-${options.k} (${userTower.songs.kind}, ${userTower.songs.size} songs)`;
-    report(
-      row(
-        'user-tower',
-        search,
-        1,
-        await timeCalls(options.calls, (i) => userTower.songs.search(vectors[i % 16]!, options.k)),
-      ),
-    );
+    const vectors = await userTower.embed(queries.flat());
+    // Both kinds of index over the model's songs, whichever serving.exactSearchBelow picks for the job.
+    const ids = towerMetadata.featureSpec.vocabularies.songs.ids;
+    const songs = { ids, vectors: new Float32Array(ids.length * userTower.dimensions) };
+    ids.forEach((id, i) => {
+      songs.vectors.set(userTower.songVector(id)!, i * userTower.dimensions);
+    });
+    for (const index of [new ExactSongIndex(songs), new HnswSongIndex(songs)]) {
+      const timing = await timeCalls(options.calls, (i) => index.search(vectors[i % 16]!, options.k));
+      report(row('user-tower', `top-${options.k} (${index.kind}, ${index.size} songs)`, 1, timing));
+    }
+    const search = `top-${options.k} (${userTower.songs.kind}: serving.exactSearchBelow ${config.serving.exactSearchBelow})`;
     report(
       row(
         'user-tower',
