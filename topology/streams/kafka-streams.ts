@@ -48,6 +48,8 @@ import { type NodeStats, sumNodeStats, Task } from './task.ts';
 import type { SubTopology, Topology, ValueSerde } from './topology.ts';
 
 const log = logger('streams');
+/** How long a poll waits for records when nothing is waiting to be committed. */
+const IDLE_POLL_MS = 100;
 
 /** What a running application reports, e.g. to a supervisor, a progress display or a test. */
 export interface CommitReport {
@@ -190,7 +192,15 @@ export class KafkaStreams {
     let processed = 0;
     try {
       while (!signal.aborted) {
-        const records = await this.consumer.poll(streams.maxBatchRecords, 100);
+        // With work waiting for its commit, the poll waits no longer than until the commit is due: at low
+        // rates, outputs would otherwise sit up to the full wait before their transaction commits.
+        const untilCommit = this.uncommitted()
+          ? Math.max(0, streams.commitIntervalMs - (Date.now() - this.lastCommit))
+          : IDLE_POLL_MS;
+        const records = await this.consumer.poll(
+          streams.maxBatchRecords,
+          Math.min(IDLE_POLL_MS, untilCommit),
+        );
         if (this.lost.length > 0 && this.uncommitted()) {
           await this.discardUncommitted();
           listener.onTasks?.([...this.tasks.keys()]);
@@ -225,6 +235,21 @@ export class KafkaStreams {
         // Outputs go to the producer now, not at the commit: librdkafka batches and sends them while the
         // next records are polled and processed; the commit only waits for what is still unacknowledged.
         await this.sendBuffered();
+        // Caught up (the poll did not fill a batch), a due commit runs now rather than after the next poll
+        // and its processing: nothing would overlap with it, and the outputs become visible that much
+        // sooner (latency). Behind, the commit waits for the next iteration to overlap with processing
+        // (throughput).
+        if (
+          records.length < streams.maxBatchRecords &&
+          this.uncommitted() &&
+          Date.now() - this.lastCommit >= streams.commitIntervalMs
+        ) {
+          const started = await this.unlessStopped(signal, () => this.startCommit());
+          const deadLettered = started && (await this.unlessStopped(signal, () => started.sent));
+          if (deadLettered === undefined) return;
+          listener.onCommit?.({ records: processed, deadLettered });
+          processed = 0;
+        }
       }
       // Fetched records still waiting for another input are processed now: they are in memory already.
       for (const task of this.tasks.values()) {
