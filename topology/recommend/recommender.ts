@@ -402,7 +402,7 @@ export function recommender(
         );
         const vectors = new Map<Job, Float32Array>();
         if (embedded.kind === 'embedded')
-          modelled.forEach((job, i) => vectors.set(job, embedded.vectors[i]!));
+          for (const [i, job] of modelled.entries()) vectors.set(job, embedded.vectors[i]!);
         const fallbackReason = embedded.kind === 'fallback' ? embedded.reason : undefined;
         for (const job of batch) recommend(job, tower, vectors.get(job), fallbackReason, bandit);
         timer();
