@@ -286,10 +286,7 @@ function inWorker(task: IndexBuildTask, signal: AbortSignal | undefined): Promis
   const worker = new Worker(new URL('./index-worker.ts', import.meta.url), { workerData: task });
   let abort: (() => void) | undefined;
   return new Promise<void>((resolve, reject) => {
-    abort = () => {
-      reject(signal!.reason);
-      void worker.terminate();
-    };
+    abort = () => reject(signal!.reason);
     signal?.addEventListener('abort', abort, { once: true });
     // The worker's one message: the graph is saved.
     worker.once('message', () => resolve());
@@ -298,5 +295,9 @@ function inWorker(task: IndexBuildTask, signal: AbortSignal | undefined): Promis
     worker.once('exit', (code) =>
       reject(new Error(`the song index worker exited (code ${code}) before saving the graph`)),
     );
-  }).finally(() => signal?.removeEventListener('abort', abort!));
+  }).finally(() => {
+    signal?.removeEventListener('abort', abort!);
+    // Its work is done or abandoned either way: a thread left running would outlive every model swap.
+    void worker.terminate();
+  });
 }
