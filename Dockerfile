@@ -33,6 +33,7 @@ COPY sinks ./sinks
 COPY topology ./topology
 COPY simulator ./simulator
 COPY udfs ./udfs
+COPY ingest ./ingest
 COPY stack ./stack
 USER node
 CMD ["node", "cli/encore.ts", "run"]

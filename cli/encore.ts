@@ -9,6 +9,7 @@
  */
 import { configLeaves, envName } from '../core/config.ts';
 import { serveMetrics } from '../core/metrics.ts';
+import { startCollector } from '../ingest/collector.ts';
 import { COMPONENTS, down, status, up } from '../stack/stack.ts';
 import { runJob } from '../topology/job.ts';
 import { demo } from './demo.ts';
@@ -71,6 +72,24 @@ program
     } finally {
       metrics?.close();
     }
+  });
+
+program
+  .command('collect')
+  .description(
+    'the HTTP event collector: apps POST listening events (JSON), it produces them to Kafka (Avro)',
+  )
+  .action(async () => {
+    const loaded = config(program.opts());
+    const signal = shutdownSignal();
+    const metrics = loaded.metrics.port
+      ? await serveMetrics(loaded.metrics.host, loaded.metrics.port)
+      : undefined;
+    const collector = await startCollector(loaded);
+    console.log(`collector on http://${loaded.collector.host}:${collector.port}/v1/events`);
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    await collector.close();
+    metrics?.close();
   });
 
 program

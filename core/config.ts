@@ -177,6 +177,21 @@ export const ConfigSchema = z.strictObject({
       exactSearchBelow: z.number().int().min(0).default(2_000),
     })
     .prefault({}),
+  /** The HTTP event collector (`encore collect`): apps POST listening events, it produces them to Kafka. */
+  collector: z
+    .strictObject({
+      host,
+      port: port(8088),
+      /** A request body larger than this is refused (413). */
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
+      /** Events one request may carry. */
+      maxEvents: z.number().int().min(1).default(1000),
+    })
+    .prefault({}),
   kafka: z
     .strictObject({
       host,
