@@ -457,6 +457,41 @@ export function nextOffsets(records: readonly ConsumedRecord[]): TopicOffset[] {
 }
 
 /**
+ * A connected consumer for reading assigned partitions outside any consumer group (restoring a store,
+ * following a global topic): read_committed, never committing. librdkafka still wants a group id.
+ */
+async function groupless(config: Config, purpose: string): Promise<Kafka.KafkaConsumer> {
+  const client = new Kafka.KafkaConsumer(
+    {
+      ...baseConfig(config, purpose),
+      'group.id': `${config.appId}-${purpose}`,
+      'enable.auto.commit': false,
+      'isolation.level': 'read_committed',
+    },
+    {},
+  );
+  await new Promise<void>((resolve, reject) =>
+    client.connect({ timeout: 30_000 }, (error) =>
+      error ? reject(kafkaError(`${purpose} connect`, error)) : resolve(),
+    ),
+  );
+  return client;
+}
+
+/** A partition's end, asked of the broker. */
+function highWatermark(client: Kafka.KafkaConsumer, topic: string, partition: number): Promise<number> {
+  return retryTransient(
+    `watermarks of ${topic}-${partition}`,
+    () =>
+      new Promise<number>((resolve, reject) =>
+        client.queryWatermarkOffsets(topic, partition, 10_000, (error, offsets) =>
+          error ? reject(error) : resolve(offsets.highOffset),
+        ),
+      ),
+  );
+}
+
+/**
  * Reads one partition from `from` up to (not including) its end as of now, outside any consumer group:
  * how a task restores its state stores. With read_committed, the end is the last stable offset.
  */
@@ -472,32 +507,9 @@ export async function readPartition(
     onProgress?: (position: number, end: number) => void;
   },
 ): Promise<number> {
-  const client = new Kafka.KafkaConsumer(
-    {
-      ...baseConfig(config, 'restore'),
-      'group.id': `${config.appId}-restore`,
-      'enable.auto.commit': false,
-      'isolation.level': 'read_committed',
-    },
-    {},
-  );
-  await new Promise<void>((resolve, reject) =>
-    client.connect({ timeout: 30_000 }, (error) =>
-      error ? reject(kafkaError('restore connect', error)) : resolve(),
-    ),
-  );
+  const client = await groupless(config, 'restore');
   try {
-    const end =
-      options.until ??
-      (await retryTransient(
-        `watermarks of ${topic}-${partition}`,
-        () =>
-          new Promise<number>((resolve, reject) =>
-            client.queryWatermarkOffsets(topic, partition, 10_000, (error, offsets) =>
-              error ? reject(error) : resolve(offsets.highOffset),
-            ),
-          ),
-      ));
+    const end = options.until ?? (await highWatermark(client, topic, partition));
     const from = options.from ?? 0;
     if (end <= from) return 0;
     client.assign([{ topic, partition, offset: from }]);
@@ -557,32 +569,9 @@ export function followTopic(
       .finally(() => admin.close());
     if (partitions === undefined)
       throw new EncoreError(ErrorCodes.KAFKA_FAILED, `topic ${topic} does not exist`);
-    const client = new Kafka.KafkaConsumer(
-      {
-        ...baseConfig(config, `follow-${topic}`),
-        'group.id': `${config.appId}-follow`,
-        'enable.auto.commit': false,
-        'isolation.level': 'read_committed',
-      },
-      {},
-    );
-    await new Promise<void>((resolve, reject) =>
-      client.connect({ timeout: 30_000 }, (error) =>
-        error ? reject(kafkaError(`follow ${topic}`, error)) : resolve(),
-      ),
-    );
+    const client = await groupless(config, 'follow');
     const ends = await Promise.all(
-      Array.from({ length: partitions }, (_, partition) =>
-        retryTransient(
-          `watermarks of ${topic}-${partition}`,
-          () =>
-            new Promise<number>((resolve, reject) =>
-              client.queryWatermarkOffsets(topic, partition, 10_000, (error, offsets) =>
-                error ? reject(error) : resolve(offsets.highOffset),
-              ),
-            ),
-        ),
-      ),
+      Array.from({ length: partitions }, (_, partition) => highWatermark(client, topic, partition)),
     );
     const behind = new Set(ends.flatMap((end, partition) => (end > 0 ? [partition] : [])));
     if (behind.size === 0) reportCaughtUp();

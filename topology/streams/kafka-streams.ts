@@ -194,13 +194,10 @@ export class KafkaStreams {
       while (!signal.aborted) {
         // With work waiting for its commit, the poll waits no longer than until the commit is due: at low
         // rates, outputs would otherwise sit up to the full wait before their transaction commits.
-        const untilCommit = this.uncommitted()
-          ? Math.max(0, streams.commitIntervalMs - (Date.now() - this.lastCommit))
+        const wait = this.uncommitted()
+          ? Math.min(IDLE_POLL_MS, Math.max(0, streams.commitIntervalMs - (Date.now() - this.lastCommit)))
           : IDLE_POLL_MS;
-        const records = await this.consumer.poll(
-          streams.maxBatchRecords,
-          Math.min(IDLE_POLL_MS, untilCommit),
-        );
+        const records = await this.consumer.poll(streams.maxBatchRecords, wait);
         if (this.lost.length > 0 && this.uncommitted()) {
           await this.discardUncommitted();
           listener.onTasks?.([...this.tasks.keys()]);
@@ -244,10 +241,7 @@ export class KafkaStreams {
           this.uncommitted() &&
           Date.now() - this.lastCommit >= streams.commitIntervalMs
         ) {
-          const started = await this.unlessStopped(signal, () => this.startCommit());
-          const deadLettered = started && (await this.unlessStopped(signal, () => started.sent));
-          if (deadLettered === undefined) return;
-          listener.onCommit?.({ records: processed, deadLettered });
+          if (!(await this.commitNow(signal, listener, processed))) return;
           processed = 0;
         }
       }
@@ -255,11 +249,7 @@ export class KafkaStreams {
       for (const task of this.tasks.values()) {
         if (task.subtopology.sourceTopics.length > 1) this.drain(task, { waitForInputs: false });
       }
-      if (this.uncommitted()) {
-        const started = await this.unlessStopped(signal, () => this.startCommit());
-        const deadLettered = started && (await this.unlessStopped(signal, () => started.sent));
-        if (deadLettered !== undefined) listener.onCommit?.({ records: processed, deadLettered });
-      }
+      if (this.uncommitted()) await this.commitNow(signal, listener, processed);
     } finally {
       unregister();
       for (const task of [...this.tasks.values()]) this.closeTask(task);
@@ -294,6 +284,18 @@ export class KafkaStreams {
       );
       return undefined;
     }
+  }
+
+  /**
+   * Commits what is uncommitted and waits for it (no overlap with processing). False when the job is
+   * stopping and the commit was given up (see unlessStopped).
+   */
+  private async commitNow(signal: AbortSignal, listener: StreamsListener, records: number): Promise<boolean> {
+    const started = await this.unlessStopped(signal, () => this.startCommit());
+    const deadLettered = started && (await this.unlessStopped(signal, () => started.sent));
+    if (deadLettered === undefined) return false;
+    listener.onCommit?.({ records, deadLettered });
+    return true;
   }
 
   private uncommitted(): boolean {
