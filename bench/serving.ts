@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,8 @@ import { topicSerde, topics } from '../schemas/topics.ts';
 import { DAY, simulate } from '../simulator/model.ts';
 import { up } from '../stack/stack.ts';
 import { provision } from '../topology/job.ts';
+import { scanVersions } from '../udfs/models.ts';
+import type { ModelName } from '../udfs/onnx.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const TICK_MS = 20;
@@ -53,9 +55,9 @@ const percentile = (sorted: number[], p: number) =>
     ? Number.NaN
     : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-async function newestVersion(config: Config, model: string): Promise<string | undefined> {
-  const versions = await readdir(path.join(config.serving.modelsDir, model)).catch(() => []);
-  return versions.sort().at(-1);
+/** What the job will serve first: the newest complete version folder. */
+async function newestVersion(config: Config, model: ModelName): Promise<string | undefined> {
+  return (await scanVersions(config.serving.modelsDir, model)).complete.at(-1);
 }
 
 function startJob(config: Config): ChildProcess {

@@ -9,9 +9,6 @@
  * each, about 2 minutes on 2 cores; once: later demos reuse them), unless --no-train: then the skip-burst
  * rule triggers and the popularity / taste-cluster fallbacks serve, as each recommendation's path says.
  */
-import type { Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import { ClickHouse } from '../clients/clickhouse.ts';
@@ -27,7 +24,8 @@ import { up } from '../stack/stack.ts';
 import { type JobListener, provision, runJob } from '../topology/job.ts';
 import { disengagementTriggers } from '../topology/recommend/serving.ts';
 import type { StreamsListener } from '../topology/streams/kafka-streams.ts';
-import { MODEL_FILES, type ModelName } from '../udfs/onnx.ts';
+import { scanVersions } from '../udfs/models.ts';
+import type { ModelName } from '../udfs/onnx.ts';
 import { trainModels } from './training.ts';
 
 export interface DemoOptions {
@@ -257,21 +255,7 @@ async function simulationStart(config: Config): Promise<{ start: number; continu
 /** The newest complete version folder of each model (what the job's model registry serves first). */
 async function servedVersions(modelsDir: string): Promise<Partial<Record<ModelName, string>>> {
   const versions: Partial<Record<ModelName, string>> = {};
-  for (const name of MODELS) {
-    let entries: Dirent[];
-    try {
-      entries = await readdir(path.join(modelsDir, name), { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const entry of entries) {
-      if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
-      const files = await Promise.all(
-        MODEL_FILES[name].map((file) => stat(path.join(modelsDir, name, entry.name, file)).catch(() => null)),
-      );
-      if (files.every(Boolean) && entry.name > (versions[name] ?? '')) versions[name] = entry.name;
-    }
-  }
+  for (const name of MODELS) versions[name] = (await scanVersions(modelsDir, name)).complete.at(-1);
   return versions;
 }
 

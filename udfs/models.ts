@@ -263,40 +263,21 @@ export class ModelRegistry {
     return true;
   }
 
-  /** Version folders holding every file the model needs, oldest first (versions sort as strings). */
+  /** Version folders holding every file the model needs, oldest first; incomplete ones are reported once. */
   private async completeVersions(name: ModelName): Promise<string[]> {
-    const dir = path.join(this.modelsDir, name);
-    let entries: Dirent[];
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    const versions: string[] = [];
-    // Hidden folders are versions being written (publish one by renaming it into place).
-    for (const entry of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
-      const missing = (await this.fileStats(name, entry.name)).flatMap((s, i) =>
-        s ? [] : [MODEL_FILES[name][i]!],
+    const { complete, incomplete } = await scanVersions(this.modelsDir, name);
+    for (const { version, missing } of incomplete)
+      this.reportOnce(`incomplete ${name}/${version} ${missing}`, () =>
+        log.warn(
+          { model: name, version, missing },
+          `ignoring the version folder: it lacks ${missing.join(', ')}`,
+        ),
       );
-      if (missing.length === 0) versions.push(entry.name);
-      else
-        this.reportOnce(`incomplete ${name}/${entry.name} ${missing}`, () =>
-          log.warn(
-            { model: name, version: entry.name, missing },
-            `ignoring the version folder: it lacks ${missing.join(', ')}`,
-          ),
-        );
-    }
-    return versions.sort();
+    return complete;
   }
 
   private fileStats(name: ModelName, version: string) {
-    return Promise.all(
-      MODEL_FILES[name].map((file) =>
-        stat(path.join(this.modelsDir, name, version, file)).catch(() => undefined),
-      ),
-    );
+    return versionFileStats(this.modelsDir, name, version);
   }
 
   /**
@@ -376,4 +357,38 @@ export class ModelRegistry {
     this.reported.add(key);
     report();
   }
+}
+
+function versionFileStats(modelsDir: string, name: ModelName, version: string) {
+  return Promise.all(
+    MODEL_FILES[name].map((file) => stat(path.join(modelsDir, name, version, file)).catch(() => undefined)),
+  );
+}
+
+/**
+ * The version folders of a model under `modelsDir`: those holding every file the model needs, oldest first
+ * (versions sort as strings; the last is what the registry serves unless one is pinned), and the others
+ * with what they lack. Hidden folders are versions being written (publish one by renaming it into place).
+ */
+export async function scanVersions(
+  modelsDir: string,
+  name: ModelName,
+): Promise<{ complete: string[]; incomplete: { version: string; missing: string[] }[] }> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(path.join(modelsDir, name), { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { complete: [], incomplete: [] };
+    throw error;
+  }
+  const complete: string[] = [];
+  const incomplete: { version: string; missing: string[] }[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
+    const missing = (await versionFileStats(modelsDir, name, entry.name)).flatMap((s, i) =>
+      s ? [] : [MODEL_FILES[name][i]!],
+    );
+    if (missing.length === 0) complete.push(entry.name);
+    else incomplete.push({ version: entry.name, missing });
+  }
+  return { complete: complete.sort(), incomplete };
 }
