@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import hnswlib from 'hnswlib-node';
+import { quantile } from '../core/quantile.ts';
 import { Random } from '../simulator/random.ts';
 import { ExactSongIndex, type HnswParameters } from '../udfs/ann.ts';
 import { progressBar } from './streams/harness.ts';
@@ -229,7 +230,7 @@ function timeQueries<T>(
     return result;
   });
   millis.sort((a, b) => a - b);
-  const at = (q: number) => round(millis[Math.min(millis.length - 1, Math.floor(q * millis.length))]!, 4);
+  const at = (q: number) => round(quantile(millis, q), 4);
   return { results, p50_ms: at(0.5), p99_ms: at(0.99) };
 }
 

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { Consumer, type OutgoingRecord, Producer } from '../clients/kafka.ts';
 import { type Config, envName } from '../core/config.ts';
+import { quantile } from '../core/quantile.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import { topicSerde, topics } from '../schemas/topics.ts';
 import { DAY, simulate } from '../simulator/model.ts';
@@ -51,9 +52,7 @@ interface RateResult {
 }
 
 const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0
-    ? Number.NaN
-    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  sorted.length === 0 ? Number.NaN : quantile(sorted, p / 100);
 
 /** What the job will serve first: the newest complete version folder. */
 async function newestVersion(config: Config, model: ModelName): Promise<string | undefined> {

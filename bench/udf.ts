@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../core/config.ts';
+import { quantile } from '../core/quantile.ts';
 import type { SessionFeatures } from '../schemas/types.generated.ts';
 import { Random } from '../simulator/random.ts';
 import { ExactSongIndex, HnswSongIndex } from '../udfs/ann.ts';
@@ -81,7 +82,7 @@ async function timeCalls(calls: number, call: (i: number) => unknown): Promise<T
     millis.push(performance.now() - start);
   }
   millis.sort((a, b) => a - b);
-  const at = (q: number) => round(millis[Math.min(millis.length - 1, Math.floor(q * millis.length))]!, 4);
+  const at = (q: number) => round(quantile(millis, q), 4);
   return { calls, p50_ms: at(0.5), p99_ms: at(0.99) };
 }
 

@@ -15,6 +15,7 @@ import { ClickHouse } from '../clients/clickhouse.ts';
 import { Consumer, Producer } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { setLogLevel } from '../core/log.ts';
+import { quantile } from '../core/quantile.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import { topicSerde, topics } from '../schemas/topics.ts';
 import type { ListeningEvent, Recommendation, Song } from '../schemas/types.generated.ts';
@@ -494,10 +495,6 @@ async function sendMalformed(config: Config) {
     await producer.disconnect();
     registry.close();
   }
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 function percentiles(values: number[]): string {
