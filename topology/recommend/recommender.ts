@@ -135,7 +135,11 @@ export function recommender(
           })
         : undefined;
 
-    const timeOfDay = () => TimeOfDayProfile.from(banditStore.get(TIME_OF_DAY_KEY) as never);
+    // Read from the store once (after restoration), then kept live: this processor is its only writer, and
+    // every change is put back so the changelog has it. Rebuilding it per play would parse it per event.
+    let timeOfDayProfile: TimeOfDayProfile | undefined;
+    const timeOfDay = () =>
+      (timeOfDayProfile ??= TimeOfDayProfile.from(banditStore.get(TIME_OF_DAY_KEY) as never));
 
     function onPoint(record: StreamRecord<string, unknown>, point: ScoredPoint) {
       const { features } = point;
@@ -219,16 +223,24 @@ export function recommender(
         // The answer still comes: it refreshes the cache for the users' next lists.
         void inference.then((late) => {
           if (late.kind !== 'embedded') return;
-          for (const [i, vector] of late.vectors.entries()) cacheCandidates(tower, points[i]!, vector);
+          for (const [i, vector] of late.vectors.entries()) {
+            const { userId, seqSongIds } = points[i]!;
+            cacheCandidates(tower, userId, vector, new Set(seqSongIds));
+          }
         });
       }
       return outcome;
     }
 
-    function cacheCandidates(tower: UserTowerModel, features: SessionFeatures, vector: Float32Array) {
-      const recent = new Set(features.seqSongIds);
+    /** The user's nearest songs, leaving out those just played; kept for the CACHE path. */
+    function cacheCandidates(
+      tower: UserTowerModel,
+      user: string,
+      vector: Float32Array,
+      recent: ReadonlySet<string>,
+    ) {
       const matches = tower.songs.search(vector, config.candidates, (songId) => recent.has(songId));
-      cache?.set(features.userId, { modelVersion: tower.version, matches });
+      cache?.set(user, { modelVersion: tower.version, matches });
       return matches;
     }
 
@@ -238,6 +250,7 @@ export function recommender(
       vector: Float32Array | undefined,
       fallbackReason: string | undefined,
       profile: UserProfile | null,
+      recent: ReadonlySet<string>,
     ): { candidates: Candidate[]; path: ServingPath; pathReason: string | null; userTower: string | null } {
       const catalog = serving.catalog;
       const candidate = (songId: string, similarity: number): Candidate[] => {
@@ -245,7 +258,7 @@ export function recommender(
         return song ? [{ song, similarity, vector: tower?.songVector(songId) }] : [];
       };
       if (tower && vector && job.features) {
-        const matches = cacheCandidates(tower, job.features, vector);
+        const matches = cacheCandidates(tower, job.user, vector, recent);
         return {
           candidates: matches.flatMap((m) => candidate(m.songId, m.score)),
           path: 'MODEL',
@@ -263,7 +276,6 @@ export function recommender(
           userTower: cached.modelVersion,
         };
       }
-      const recent = new Set(job.features?.seqSongIds ?? []);
       const exclude = (songId: string) => recent.has(songId);
       const genres = tasteGenres(profile, job.features);
       const songs =
@@ -296,14 +308,17 @@ export function recommender(
       bandit: BanditState,
     ) {
       const profile = profiles.get(job.user) ?? null;
+      const features = job.features;
+      // Played this session: neither retrieved nor recommended.
+      const recent = new Set(features?.seqSongIds ?? []);
       const { candidates, path, pathReason, userTower } = retrieve(
         job,
         tower,
         vector,
         fallbackReason,
         profile,
+        recent,
       );
-      const features = job.features;
       const ranked = rankCandidates(
         candidates,
         {
@@ -327,7 +342,7 @@ export function recommender(
           mmrLambda: config.mmrLambda,
           explorationShare: config.explorationShare,
           allowExplicit: profile?.allowExplicit ?? false,
-          recentSongIds: new Set(features?.seqSongIds ?? []),
+          recentSongIds: recent,
         },
         bandit,
         seededRandom(job.recommendationId),
