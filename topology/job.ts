@@ -1,9 +1,9 @@
 /**
  * The Encore job: the topology (listening and recommendations) on the streams runtime, with its serving
  * dependencies (the model registry, the song catalog and the model-control topic, each followed whole by
- * every instance), the ClickHouse connector beside it, and the operator-metrics reporter, in one process. Each has its own consumer group, so they scale and fail
- * over independently; stopping (SIGTERM) commits what each finished. If one of them fails, the others are
- * stopped and the error is thrown.
+ * every instance), the ClickHouse connector beside it, and the operator-metrics reporter, in one process.
+ * Each has its own consumer group, so they scale and fail over independently; stopping (SIGTERM) commits
+ * what each finished. If one of them fails, the others are stopped and the error is thrown.
  */
 import { Admin, followTopic } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
@@ -61,9 +61,7 @@ export async function runJob(config: Config, signal: AbortSignal, listener: JobL
       },
     );
     const results = await Promise.allSettled([
-      ...serving.followers.map((follower, i) =>
-        follower.catch(failed(i === 0 ? 'song catalog' : 'model control')),
-      ),
+      ...Object.entries(serving.followers).map(([part, follower]) => follower.catch(failed(part))),
       streams.run(stop, listener).catch(failed('topology')),
       new ClickHouseConnector(config, registry).run(stop, listener).catch(failed('ClickHouse connector')),
       reportOperatorMetrics(config, stop),
@@ -86,7 +84,7 @@ async function startServing(
   registry: SchemaRegistry,
   models: ModelRegistry,
   signal: AbortSignal,
-): Promise<{ serving: Serving; followers: Promise<void>[] }> {
+): Promise<{ serving: Serving; followers: Record<string, Promise<void>> }> {
   const t = topics(config);
   const catalog = new SongCatalog();
   const songSerde = topicSerde(registry, t.songs);
@@ -119,6 +117,6 @@ async function startServing(
   log.info({ songs: catalog.size }, 'song catalog loaded');
   return {
     serving: { catalog, models: () => models.current() },
-    followers: [songs.done, control.done],
+    followers: { 'song catalog': songs.done, 'model control': control.done },
   };
 }
