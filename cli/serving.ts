@@ -9,6 +9,7 @@
  */
 import type { Command } from 'commander';
 import { Producer } from '../clients/kafka.ts';
+import type { Config } from '../core/config.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import { topicSerde, topics } from '../schemas/topics.ts';
 import type { ModelAnnouncement } from '../schemas/types.generated.ts';
@@ -39,31 +40,35 @@ export function registerServingCommands(program: Command): void {
         if (!MODELS.includes(model))
           throw new Error(`model must be one of ${MODELS.join(', ')}, got "${model}"`);
         if (!version === !options.withdraw) throw new Error('give a version, or --withdraw (not both)');
-        const loaded = config(program.opts());
-        await provision(loaded);
         const announcement: ModelAnnouncement = {
           model,
           version: version ?? null,
           role: options.challenger ? 'CHALLENGER' : 'CHAMPION',
           announcedAt: Date.now(),
         };
-        const registry = new SchemaRegistry(loaded);
-        const producer = new Producer(loaded, 'models-announce');
-        try {
-          const topic = topics(loaded).modelControl;
-          await producer.connect();
-          await producer.send([
-            {
-              topic: topic.name,
-              key: `${model}/${announcement.role}`,
-              value: await topicSerde(registry, topic).serialize(announcement),
-            },
-          ]);
-          console.log(`announced ${model} ${announcement.role.toLowerCase()}: ${version ?? '(withdrawn)'}`);
-        } finally {
-          await producer.disconnect();
-          registry.close();
-        }
+        await announceModel(config(program.opts()), announcement);
+        console.log(`announced ${model} ${announcement.role.toLowerCase()}: ${version ?? '(withdrawn)'}`);
       },
     );
+}
+
+/** Produces an announcement to the model-control topic, keyed `<model>/<role>` so compaction keeps the latest. */
+export async function announceModel(loaded: Config, announcement: ModelAnnouncement): Promise<void> {
+  await provision(loaded);
+  const registry = new SchemaRegistry(loaded);
+  const producer = new Producer(loaded, 'models-announce');
+  try {
+    const topic = topics(loaded).modelControl;
+    await producer.connect();
+    await producer.send([
+      {
+        topic: topic.name,
+        key: `${announcement.model}/${announcement.role}`,
+        value: await topicSerde(registry, topic).serialize(announcement),
+      },
+    ]);
+  } finally {
+    await producer.disconnect();
+    registry.close();
+  }
 }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { announceModel } from '../../cli/serving.ts';
 import { ClickHouse } from '../../clients/clickhouse.ts';
 import { Consumer, type OutgoingRecord } from '../../clients/kafka.ts';
 import type { Config } from '../../core/config.ts';
@@ -94,15 +95,8 @@ async function request(user: string, requestId: string) {
   ]);
 }
 
-async function announce(announcement: Omit<ModelAnnouncement, 'announcedAt'>) {
-  const serde = topicSerde(schemas, t.modelControl);
-  await produce(config, [
-    {
-      topic: t.modelControl.name,
-      key: `${announcement.model}/${announcement.role}`,
-      value: await serde.serialize({ ...announcement, announcedAt: Date.now() }),
-    },
-  ]);
+function announce(announcement: Omit<ModelAnnouncement, 'announcedAt'>) {
+  return announceModel(config, { ...announcement, announcedAt: Date.now() });
 }
 
 /** Reads the recommendations topic (read_committed) in the background, noting when each arrived. */
