@@ -12,7 +12,7 @@ import { benchAnn } from './ann.ts';
 import { benchServing } from './serving.ts';
 import { benchStreams, SYSTEMS } from './streams/run.ts';
 import { benchState } from './streams/state.ts';
-import { benchUdf } from './udf.ts';
+import { benchUdf, type UdfBenchOptions } from './udf.ts';
 
 const program = newProgram(
   'encore bench',
@@ -151,17 +151,8 @@ program
   .option('--k <n>', 'songs retrieved per user-tower query (serving.candidates)', positiveInt('k'), 200)
   .option('--seed <n>', 'random seed of the scoring points', positiveInt('seed'), 7)
   .option('--output <file>', 'results file', 'bench/results/udf.json')
-  .action(
-    async (options: {
-      models?: string;
-      batches: number[];
-      calls: number;
-      k: number;
-      seed: number;
-      output: string;
-    }) => {
-      await benchUdf(config(program.opts()), options);
-    },
-  );
+  .action(async (options: UdfBenchOptions) => {
+    await benchUdf(config(program.opts()), options);
+  });
 
 await runProgram(program);
