@@ -237,18 +237,22 @@ function buildGraph(
 
 export interface SongIndexOptions {
   /**
-   * Catalogs smaller than this are searched exactly. Default 10,000: exact search measured about 8.7 ms
-   * per query at 100k songs (64 dimensions), so below 10k it stays under the ANN target's 1 ms.
+   * Catalogs smaller than this are searched exactly (serving.exactSearchBelow: exact search costs about
+   * 88 ns per song and query at 64 dimensions, see docs/BENCHMARKS.md).
    */
-  exactBelow?: number;
+  exactBelow: number;
   hnsw?: HnswParameters;
   onProgress?: (added: number) => void;
 }
 
-export function buildSongIndex(songs: SongVectors, options: SongIndexOptions = {}): SongIndex {
-  return songs.ids.length < (options.exactBelow ?? 10_000)
+export function buildSongIndex(songs: SongVectors, options: SongIndexOptions): SongIndex {
+  return searchedExactly(songs, options)
     ? new ExactSongIndex(songs)
     : new HnswSongIndex(songs, options.hnsw, options.onProgress);
+}
+
+function searchedExactly(songs: SongVectors, { exactBelow }: Pick<SongIndexOptions, 'exactBelow'>): boolean {
+  return songs.ids.length < exactBelow;
 }
 
 /** What udfs/index-worker.ts is given: the embeddings file to read and where to save the graph. */
@@ -267,9 +271,9 @@ export interface IndexBuildTask {
 export async function buildSongIndexOffThread(
   songs: SongVectors,
   embeddingsFile: string,
-  options: Omit<SongIndexOptions, 'onProgress'> & { signal?: AbortSignal } = {},
+  options: Omit<SongIndexOptions, 'onProgress'> & { signal?: AbortSignal },
 ): Promise<SongIndex> {
-  if (songs.ids.length < (options.exactBelow ?? 10_000)) return new ExactSongIndex(songs);
+  if (searchedExactly(songs, options)) return new ExactSongIndex(songs);
   const parameters = options.hnsw ?? DEFAULT_HNSW;
   const dir = await mkdtemp(path.join(tmpdir(), 'encore-song-index-'));
   try {
