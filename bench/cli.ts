@@ -6,8 +6,10 @@
  *   encore bench ann [--sizes N,N ...]                ANN retrieval: usearch vs hnswlib-node vs exact (no stack)
  *   encore bench serving [--rates N,N --seconds N]    end-to-end recommendation latency, exactly-once
  *   encore bench udf [--batches N,N]                  inference UDF latency by batch size, user tower + ANN (no stack)
+ *   encore bench load [--rates N,N --find-max A:B:S]  k6 through the HTTP collector, end-to-end latency under load
  */
 import { config, newProgram, positiveInt, runProgram } from '../cli/options.ts';
+import { benchLoad } from '../load/run.ts';
 import { benchAnn } from './ann.ts';
 import { benchServing } from './serving.ts';
 import { benchStreams, SYSTEMS } from './streams/run.ts';
@@ -130,6 +132,56 @@ program
       await benchServing(config(program.opts()), {
         ...options,
         warmupSeconds: options.warmup,
+        commitIntervalMs: options.commitInterval,
+      });
+    },
+  );
+
+program
+  .command('load')
+  .description(
+    'k6 posts simulated listening to the HTTP collector at a ramping rate; end-to-end latency, exactly-once',
+  )
+  .option(
+    '--rates <n,n>',
+    'events per second to ramp to and hold, one run each',
+    positiveInts('rates'),
+    [1_000, 5_000],
+  )
+  .option(
+    '--find-max <from:to:step>',
+    'also step the rate up until the job no longer keeps up',
+    (v: string) => {
+      const [from, to, step] = v.split(':').map(Number);
+      if (!from || !to || !step || from <= 0 || step <= 0 || to < from)
+        throw new Error(`--find-max takes from:to:step, e.g. 1000:6000:500, got "${v}"`);
+      return { from, to, step };
+    },
+  )
+  .option('--ramp <s>', 'seconds of ramp (not measured)', positiveInt('ramp'), 10)
+  .option('--hold <s>', 'seconds held at the rate (measured)', positiveInt('hold'), 30)
+  .option('--users <n>', 'simulated listeners', positiveInt('users'), 20_000)
+  .option('--batch <n>', 'events per HTTP request', positiveInt('batch'), 1)
+  .option('--p99 <ms>', "k6's threshold on the end-to-end p99", positiveInt('p99'), 200)
+  .option('--commit-interval <ms>', 'streams.commitIntervalMs of the job', positiveInt('commit-interval'), 20)
+  .option('--output-dir <dir>', 'where load-<rate>.json and load-max.json go', 'bench/results')
+  .action(
+    async (options: {
+      rates: number[];
+      findMax?: { from: number; to: number; step: number };
+      ramp: number;
+      hold: number;
+      users: number;
+      batch: number;
+      p99: number;
+      commitInterval: number;
+      outputDir: string;
+    }) => {
+      await benchLoad(config(program.opts()), {
+        ...options,
+        rampSeconds: options.ramp,
+        holdSeconds: options.hold,
+        p99Ms: options.p99,
         commitIntervalMs: options.commitInterval,
       });
     },

@@ -1,0 +1,119 @@
+/**
+ * The end-to-end latency of a load run, as k6 reads it: from each listening event's produce time (its Kafka
+ * record timestamp, stamped by the collector's producer) to the moment the recommendation it triggered is
+ * readable under read_committed. Two consumers: the events (for their produce times, by event id) and the
+ * recommendations (by trigger event id); whichever arrives second makes the sample.
+ *
+ *   GET /samples?after=N   {"next": M, "samples": [[producedAtMs, latencyMs], ...]}   samples N..M-1
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { Consumer } from '../clients/kafka.ts';
+import type { Config } from '../core/config.ts';
+import { SchemaRegistry } from '../schemas/registry.ts';
+import { topicSerde, topics } from '../schemas/topics.ts';
+
+export interface LatencyWatcher {
+  url: string;
+  /** Events read so far (every accepted event, whether or not it triggered anything). */
+  events(): number;
+  recommendations(): number;
+  /** Recommendations by path (MODEL, CACHE, ...). */
+  paths(): Record<string, number>;
+  /** Every sample so far, in arrival order. */
+  samples(): readonly (readonly [producedAt: number, latencyMs: number])[];
+  close(): Promise<void>;
+}
+
+export async function watchLatency(config: Config): Promise<LatencyWatcher> {
+  const t = topics(config);
+  const registry = new SchemaRegistry(config);
+  const eventSerde = topicSerde(registry, t.listeningEvents);
+  const recommendationSerde = topicSerde(registry, t.recommendations);
+  const group = `${config.appId}-latency-watcher-${randomUUID().slice(0, 8)}`;
+  const consumer = (name: string, topic: string, isolation: 'read_committed' | 'read_uncommitted') =>
+    new Consumer(config, `latency-watcher-${name}`, {
+      groupId: `${group}-${name}`,
+      topics: [topic],
+      isolation,
+      fromBeginning: true,
+      fetchWaitMaxMs: config.streams.fetchWaitMaxMs,
+    });
+  const eventReader = consumer('events', t.listeningEvents.name, 'read_uncommitted');
+  const recommendationReader = consumer('recommendations', t.recommendations.name, 'read_committed');
+  await Promise.all([eventReader.connect(), recommendationReader.connect()]);
+
+  const producedAt = new Map<string, number>();
+  /** Recommendations read before their trigger event: trigger event id → when readable. */
+  const waiting = new Map<string, number>();
+  const samples: [number, number][] = [];
+  const paths: Record<string, number> = {};
+  let events = 0;
+  let recommendations = 0;
+  const stop = new AbortController();
+
+  const readEvents = async () => {
+    while (!stop.signal.aborted) {
+      for (const record of await eventReader.poll(5000, 200)) {
+        const event = await eventSerde.deserialize(record.value);
+        events++;
+        const readable = waiting.get(event.eventId);
+        if (readable === undefined) producedAt.set(event.eventId, record.timestamp);
+        else {
+          waiting.delete(event.eventId);
+          samples.push([record.timestamp, readable - record.timestamp]);
+        }
+      }
+    }
+  };
+  const readRecommendations = async () => {
+    while (!stop.signal.aborted) {
+      for (const record of await recommendationReader.poll(500, 200)) {
+        const readable = Date.now();
+        const recommendation = await recommendationSerde.deserialize(record.value);
+        recommendations++;
+        paths[recommendation.path] = (paths[recommendation.path] ?? 0) + 1;
+        const trigger = recommendation.triggerEventId;
+        if (trigger === null) continue; // an explicit request, not a trigger
+        const sent = producedAt.get(trigger);
+        if (sent === undefined) waiting.set(trigger, readable);
+        else {
+          producedAt.delete(trigger);
+          samples.push([sent, readable - sent]);
+        }
+      }
+    }
+  };
+  const reading = Promise.all([readEvents(), readRecommendations()]);
+
+  const server: Server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://watcher');
+    if (request.method !== 'GET' || url.pathname !== '/samples') {
+      response.writeHead(404).end();
+      return;
+    }
+    const after = Math.max(0, Number(url.searchParams.get('after') ?? 0) || 0);
+    const next = samples.length;
+    response
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ next, samples: samples.slice(after, next) }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  return {
+    url: `http://127.0.0.1:${port}/samples`,
+    events: () => events,
+    recommendations: () => recommendations,
+    paths: () => ({ ...paths }),
+    samples: () => samples,
+    async close() {
+      stop.abort();
+      await reading;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([eventReader.disconnect(), recommendationReader.disconnect()]);
+      registry.close();
+    },
+  };
+}

@@ -1,0 +1,382 @@
+/**
+ * `encore bench load`: k6 drives simulated listeners through the HTTP event collector at a ramping arrival
+ * rate, while the job (exactly-once, the trained models) pushes recommendations. Per rate, on a fresh app
+ * id and ClickHouse database:
+ *
+ *   simulator ──events.jsonl──▶ k6 ──HTTP──▶ encore collect ──Avro──▶ Kafka ──▶ encore run ──▶ recommendations
+ *                                 ▲                                                                 │
+ *                                 └──────────── latency watcher (read_committed) ◀─────────────────┘
+ *
+ * Each of k6, the collector and the job is its own process. End-to-end latency is the watcher's: event
+ * produced (its record timestamp) → triggered recommendation readable under read_committed. The rate is
+ * *sustained* when k6 sent it in full (no dropped iterations, failures under 0.1 %, nothing rejected) and
+ * the job had committed every event within CATCH_UP_LIMIT_MS of the last one.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { committedSum } from '../bench/streams/harness.ts';
+import { spawnEncore, stopChild } from '../cli/child.ts';
+import { Consumer } from '../clients/kafka.ts';
+import type { Config } from '../core/config.ts';
+import { EncoreError, ErrorCodes } from '../core/errors.ts';
+import { logger } from '../core/log.ts';
+import { quantile } from '../core/quantile.ts';
+import { topics } from '../schemas/topics.ts';
+import { writeJsonLines } from '../simulator/files.ts';
+import { produceSimulation } from '../simulator/kafka.ts';
+import { DAY, simulate } from '../simulator/model.ts';
+import { up } from '../stack/stack.ts';
+import { provision } from '../topology/job.ts';
+import { ensureK6 } from './k6.ts';
+import { watchLatency } from './latency-watcher.ts';
+
+const log = logger('load');
+const script = fileURLToPath(new URL('./listening.js', import.meta.url));
+/** Events posted before k6 starts, to know the job is up end to end (its first commit). */
+export const WARMUP_EVENTS = 20;
+const CATCH_UP_LIMIT_MS = 5_000;
+/** How long to wait for a job that fell behind, so its late recommendations still count. */
+const DRAIN_LIMIT_MS = 60_000;
+
+/** One run at one rate. */
+export interface LoadRunOptions {
+  rampSeconds: number;
+  holdSeconds: number;
+  users: number;
+  /** Events per HTTP request. */
+  batch: number;
+  /** k6's threshold on the end-to-end p99. */
+  p99Ms: number;
+  commitIntervalMs: number;
+}
+
+export interface LoadOptions extends LoadRunOptions {
+  rates: number[];
+  /** Steps up from `from` by `step` until a rate is not sustained or `to` is passed. */
+  findMax?: { from: number; to: number; step: number };
+  outputDir: string;
+}
+
+export interface LoadResult {
+  system: string;
+  rate_events_per_s: number;
+  events_posted: number;
+  events_rejected: number;
+  dropped_iterations: number;
+  http_failed_rate: number;
+  collector_p50_ms: number;
+  collector_p99_ms: number;
+  recommendations: number;
+  measured: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  paths: Record<string, number>;
+  /** From the last event posted to the job having committed every event; null when it did not catch up. */
+  catch_up_ms: number | null;
+  sustained: boolean;
+  k6_thresholds_passed: boolean;
+}
+
+interface K6Summary {
+  metrics: Record<string, { values: Record<string, number> } | undefined>;
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline)
+      throw new EncoreError(ErrorCodes.TIMEOUT, `load: ${what} after ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
+function runK6(k6: string, env: Record<string, string>): Promise<number> {
+  // Under CI, no progress bar: it would fill the log.
+  const args = ['run', '--no-usage-report', ...(process.env.CI === 'true' ? ['--quiet'] : []), script];
+  return new Promise((resolve, reject) => {
+    const child = spawn(k6, args, {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...env },
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code ?? 1));
+  });
+}
+
+/** A fresh app id and ClickHouse database per run: no run reads another's topics or rows. */
+function runConfig(base: Config, rate: number): Config {
+  const suffix = randomUUID().slice(0, 8);
+  return {
+    ...base,
+    appId: `load-${rate}-${suffix}`,
+    clickhouse: { ...base.clickhouse, database: `load_${suffix}` },
+  };
+}
+
+/**
+ * One load run on `config`'s app id and database (topics and tables are created): the job and the collector
+ * start, k6 ramps to `rate` and holds it, and the run waits for the job to catch up.
+ */
+export async function loadRun(
+  base: Config,
+  k6: string,
+  rate: number,
+  options: LoadRunOptions,
+): Promise<LoadResult> {
+  const config: Config = {
+    ...base,
+    streams: { ...base.streams, guarantee: 'exactly-once', commitIntervalMs: options.commitIntervalMs },
+    collector: { ...base.collector, port: await freePort() },
+  };
+  const t = topics(config);
+  await provision(config);
+  const today = Math.floor(Date.now() / DAY) * DAY;
+  const simulation = simulate({
+    seed: 11,
+    users: options.users,
+    songs: 5_000,
+    start: today - 3 * DAY,
+    days: 3,
+  });
+  await produceSimulation(config, simulation, { limit: 0 });
+  // The ramp averages half the rate; a fifth more for k6's scheduling slack.
+  const needed = WARMUP_EVENTS + Math.ceil(rate * (options.rampSeconds / 2 + options.holdSeconds) * 1.2);
+  const dir = await mkdtemp(path.join(tmpdir(), 'encore-load-'));
+  const eventsFile = path.join(dir, 'events.jsonl');
+  const written = await writeJsonLines(eventsFile, take(simulation.events, needed));
+  if (written < needed)
+    throw new EncoreError(
+      ErrorCodes.CONFIG_INVALID,
+      `load: ${options.users} users give ${written} events; ${needed} are needed: raise --users`,
+    );
+
+  const shared = {
+    appId: config.appId,
+    'clickhouse.database': config.clickhouse.database,
+    'streams.guarantee': 'exactly-once',
+    'streams.commitIntervalMs': options.commitIntervalMs,
+    'kafka.partitions': config.kafka.partitions,
+    'serving.modelsDir': config.serving.modelsDir,
+    'metrics.port': 0,
+    'log.level': 'warn',
+  };
+  const job = spawnEncore('run', { ...shared, 'streams.instanceId': 'load' });
+  const collector = spawnEncore('collect', { ...shared, 'collector.port': config.collector.port });
+  const watcher = await watchLatency(config);
+  const offsets = new Consumer(config, 'load-progress', { groupId: config.appId, topics: [] });
+  await offsets.connect();
+  const collectorUrl = `http://127.0.0.1:${config.collector.port}`;
+  try {
+    await waitFor(
+      'the collector is not healthy',
+      async () => (await fetch(`${collectorUrl}/health`)).ok,
+      60_000,
+    );
+    const lines = (await readFile(eventsFile, 'utf8')).split('\n', WARMUP_EVENTS);
+    const warm = await fetch(`${collectorUrl}/v1/events`, { method: 'POST', body: `[${lines.join(',')}]` });
+    if (warm.status !== 202)
+      throw new EncoreError(
+        ErrorCodes.PROCESSING_FAILED,
+        `load: warm-up events answered ${warm.status}: ${await warm.text()}`,
+      );
+    const processed = () => committedSum(offsets, t.listeningEvents.name, config.kafka.partitions);
+    await waitFor(
+      'the job has not committed the warm-up events',
+      async () => (await processed()) >= WARMUP_EVENTS,
+      180_000,
+    );
+    log.info({ rate }, 'job up; k6 starts');
+
+    const summaryFile = path.join(dir, 'summary.json');
+    const k6Started = Date.now();
+    const k6Exit = await runK6(k6, {
+      EVENTS_FILE: eventsFile,
+      START_INDEX: String(WARMUP_EVENTS),
+      COLLECTOR_URL: `${collectorUrl}/v1/events`,
+      LATENCY_URL: watcher.url,
+      RATE: String(rate),
+      BATCH: String(options.batch),
+      RAMP_S: String(options.rampSeconds),
+      HOLD_S: String(options.holdSeconds),
+      P99_MS: String(options.p99Ms),
+      SUMMARY_FILE: summaryFile,
+    });
+    const k6Ended = Date.now();
+    const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as K6Summary;
+    const metric = (name: string, stat: string) => summary.metrics[name]?.values[stat] ?? 0;
+    const posted = metric('events_posted', 'count');
+    let caughtUpAt: number | undefined;
+    await waitFor(
+      '',
+      async () => {
+        if ((await processed()) < WARMUP_EVENTS + posted) return false;
+        caughtUpAt = Date.now();
+        return true;
+      },
+      DRAIN_LIMIT_MS,
+    ).catch(() => undefined);
+    await sleep(1000); // the last recommendations' reads
+    const steadyFrom = k6Started + options.rampSeconds * 1000;
+    const latencies = watcher
+      .samples()
+      .filter(([producedAt]) => producedAt >= steadyFrom)
+      .map(([, ms]) => ms)
+      .sort((a, b) => a - b);
+    const catchUpMs = caughtUpAt === undefined ? null : Math.max(0, caughtUpAt - k6Ended);
+    const result: LoadResult = {
+      system: `encore-eos-commit-${options.commitIntervalMs}ms-via-collector-batch-${options.batch}`,
+      rate_events_per_s: rate,
+      events_posted: posted,
+      events_rejected: metric('events_rejected', 'count'),
+      dropped_iterations: metric('dropped_iterations', 'count'),
+      http_failed_rate: round(metric('http_req_failed', 'rate') * 1000) / 1000,
+      collector_p50_ms: round(metric('http_req_duration', 'med')),
+      collector_p99_ms: round(metric('http_req_duration', 'p(99)')),
+      recommendations: watcher.recommendations(),
+      measured: latencies.length,
+      p50_ms: latencies.length ? quantile(latencies, 0.5) : Number.NaN,
+      p99_ms: latencies.length ? quantile(latencies, 0.99) : Number.NaN,
+      max_ms: latencies.at(-1) ?? Number.NaN,
+      paths: watcher.paths(),
+      catch_up_ms: catchUpMs,
+      sustained: false,
+      k6_thresholds_passed: k6Exit === 0,
+    };
+    result.sustained =
+      result.dropped_iterations === 0 &&
+      result.events_rejected === 0 &&
+      result.http_failed_rate < 0.001 &&
+      catchUpMs !== null &&
+      catchUpMs <= CATCH_UP_LIMIT_MS;
+    log.info({ ...result, paths: undefined }, 'load run done');
+    return result;
+  } finally {
+    await Promise.all([stopChild(job), stopChild(collector)]);
+    await watcher.close();
+    await offsets.disconnect();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function* take<T>(items: Iterable<T>, count: number): Generator<T> {
+  if (count <= 0) return;
+  let n = 0;
+  for (const item of items) {
+    yield item;
+    if (++n >= count) return;
+  }
+}
+
+function report(name: string, command: string, results: LoadResult[], extraTargets: object[] = []) {
+  const load = loadavg().map((l) => Math.round(l * 100) / 100);
+  return {
+    name,
+    command,
+    machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; load average ${load.join(' ')}`,
+    date: new Date().toISOString().slice(0, 10),
+    results,
+    targets: [
+      ...results.flatMap((r) => [
+        {
+          metric: `${r.rate_events_per_s} ev/s: sustained (sent in full, job caught up within ${CATCH_UP_LIMIT_MS} ms)`,
+          goal: 'true',
+          value: r.sustained,
+          met: r.sustained,
+        },
+        {
+          metric: `${r.rate_events_per_s} ev/s: p99 event produced → recommendation committed (ms), exactly-once`,
+          goal: '< 100',
+          value: r.p99_ms,
+          met: r.p99_ms < 100,
+        },
+        {
+          metric: `${r.rate_events_per_s} ev/s: p99 (ms), the seed's budget`,
+          goal: '< 200',
+          value: r.p99_ms,
+          met: r.p99_ms < 200,
+        },
+      ]),
+      ...extraTargets,
+    ],
+  };
+}
+
+async function write(options: LoadOptions, name: string, body: object) {
+  await mkdir(options.outputDir, { recursive: true });
+  const file = path.join(options.outputDir, `${name}.json`);
+  await writeFile(file, `${JSON.stringify(body, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+}
+
+function commandLine(options: LoadOptions, rates: string): string {
+  return (
+    `bin/encore bench load ${rates} --ramp ${options.rampSeconds} --hold ${options.holdSeconds} ` +
+    `--users ${options.users} --batch ${options.batch} --commit-interval ${options.commitIntervalMs}`
+  );
+}
+
+function describe(r: LoadResult): string {
+  return (
+    `${r.rate_events_per_s} ev/s: posted ${r.events_posted}, dropped ${r.dropped_iterations}, ` +
+    `collector p99 ${r.collector_p99_ms} ms; ${r.recommendations} recommendations, e2e p50 ${r.p50_ms} ms ` +
+    `p99 ${r.p99_ms} ms (n=${r.measured}); caught up ${r.catch_up_ms ?? 'no'} ms; sustained ${r.sustained}`
+  );
+}
+
+export async function benchLoad(config: Config, options: LoadOptions): Promise<void> {
+  const k6 = await ensureK6(config);
+  await up(config);
+  for (const rate of options.rates) {
+    const result = await loadRun(runConfig(config, rate), k6, rate, options);
+    console.log(describe(result));
+    await write(
+      options,
+      `load-${rate}`,
+      report(`load-${rate}`, commandLine(options, `--rates ${rate}`), [result]),
+    );
+  }
+  if (options.findMax) {
+    const { from, to, step } = options.findMax;
+    const steps: LoadResult[] = [];
+    for (let rate = from; rate <= to; rate += step) {
+      const result = await loadRun(runConfig(config, rate), k6, rate, options);
+      console.log(describe(result));
+      steps.push(result);
+      if (!result.sustained) break;
+    }
+    const max = steps.filter((r) => r.sustained).at(-1)?.rate_events_per_s ?? 0;
+    console.log(`maximum sustained rate: ${max} events/s`);
+    await write(
+      options,
+      'load-max',
+      report('load-max', commandLine(options, `--find-max ${from}:${to}:${step}`), steps, [
+        {
+          metric: 'maximum sustained events/s (highest step sustained)',
+          goal: '>= 5000',
+          value: max,
+          met: max >= 5000,
+        },
+      ]),
+    );
+  }
+}
