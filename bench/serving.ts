@@ -6,16 +6,16 @@
  * producer (so it includes the producer's linger, the broker, the job's poll, inference, the transaction
  * commit and the consumer's fetch). The first seconds of each run (group join, restoration) are not counted.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
+import { spawnEncore, stopChild } from '../cli/child.ts';
 import { Consumer, type OutgoingRecord, Producer } from '../clients/kafka.ts';
-import { type Config, envName } from '../core/config.ts';
+import type { Config } from '../core/config.ts';
 import { quantile } from '../core/quantile.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import { topicSerde, topics } from '../schemas/topics.ts';
@@ -25,7 +25,6 @@ import { provision } from '../topology/job.ts';
 import { scanVersions } from '../udfs/models.ts';
 import type { ModelName } from '../udfs/onnx.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const TICK_MS = 20;
 
 export interface ServingBenchOptions {
@@ -60,19 +59,13 @@ async function newestVersion(config: Config, model: ModelName): Promise<string |
 }
 
 function startJob(config: Config): ChildProcess {
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    [envName(['appId'])]: config.appId,
-    [envName(['clickhouse', 'database'])]: config.clickhouse.database,
-    [envName(['metrics', 'port'])]: '0',
-    [envName(['streams', 'commitIntervalMs'])]: String(config.streams.commitIntervalMs),
-    [envName(['streams', 'instanceId'])]: 'bench-serving',
-    [envName(['log', 'level'])]: 'warn',
-  };
-  return spawn(process.execPath, ['cli/encore.ts', 'run'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
+  return spawnEncore('run', {
+    appId: config.appId,
+    'clickhouse.database': config.clickhouse.database,
+    'metrics.port': 0,
+    'streams.commitIntervalMs': config.streams.commitIntervalMs,
+    'streams.instanceId': 'bench-serving',
+    'log.level': 'warn',
   });
 }
 
@@ -111,7 +104,6 @@ async function runRate(base: Config, rate: number, options: ServingBenchOptions)
   const paths: Record<string, number> = {};
   let recommendations = 0;
   const job = startJob(config);
-  const exited = new Promise((resolve) => job.once('exit', resolve));
   const stopReading = new AbortController();
   try {
     await producer.connect();
@@ -200,8 +192,7 @@ async function runRate(base: Config, rate: number, options: ServingBenchOptions)
       paths,
     };
   } finally {
-    job.kill('SIGTERM');
-    await exited;
+    await stopChild(job);
     await producer.disconnect();
     await reader.disconnect();
     registry.close();

@@ -109,18 +109,6 @@ export function treeRssMib(pid: number): number {
   return total;
 }
 
-export function stopProcess(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 /** Starts a system with the contract's environment (bench/streams/README.md). */
 export async function startSystem(
   config: Config,

@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import prand, { type RandomGenerator } from 'pure-rand';
+import { stopChild } from '../../cli/child.ts';
 import { Admin, Consumer, readPartition } from '../../clients/kafka.ts';
 import type { Config } from '../../core/config.ts';
 import { Contracts } from '../../schemas/contracts.ts';
@@ -19,7 +20,6 @@ import {
   produceAll,
   progressBar,
   startSystem,
-  stopProcess,
   T0,
   treeRssMib,
 } from './harness.ts';
@@ -192,7 +192,7 @@ async function runSystem(ctx: RunContext, system: BenchSystem): Promise<SystemRe
   child.stdout!.resume();
   const monitor = new Consumer(config, 'bench-monitor', { groupId: applicationId, topics: [] });
   await monitor.connect().catch(async (error: unknown) => {
-    await stopProcess(child);
+    await stopChild(child);
     throw error;
   });
   const bar = progressBar(`  ${system.name.padEnd(18)} {bar} {value}/{total} {rate}/s`);
@@ -222,7 +222,7 @@ async function runSystem(ctx: RunContext, system: BenchSystem): Promise<SystemRe
   } finally {
     bar.stop();
     // Also when sampling failed: a system left running would outlive the benchmark.
-    await Promise.allSettled([monitor.disconnect(), stopProcess(child)]);
+    await Promise.allSettled([monitor.disconnect(), stopChild(child)]);
   }
   const done = last !== undefined && last.committed >= options.events;
   if (!done && problems.length === 0) {

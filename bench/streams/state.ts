@@ -7,11 +7,13 @@
  * The Encore system (bench/streams/systems/encore-app.ts, without the profile join) answers SIGUSR2 with
  * its heap after a full GC and its store entries, and prints the restore time after each rebalance.
  */
+
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild } from '../../cli/child.ts';
 import { Admin, Consumer } from '../../clients/kafka.ts';
 import type { Config } from '../../core/config.ts';
 import { Contracts } from '../../schemas/contracts.ts';
@@ -27,7 +29,6 @@ import {
   produceAll,
   progressBar,
   startSystem,
-  stopProcess,
   T0,
   treeRssMib,
 } from './harness.ts';
@@ -136,7 +137,7 @@ export async function benchState(config: Config, options: StateBenchOptions): Pr
   await monitor.disconnect();
   const after = await heap(first, next);
   const rssProcessing = treeRssMib(first.pid!);
-  await stopProcess(first);
+  await stopChild(first);
   const held = after.entries.sessions ?? 0;
   const bytesPerSession = Math.round((after.heapUsed - before.heapUsed) / held);
   console.log(
@@ -150,7 +151,7 @@ export async function benchState(config: Config, options: StateBenchOptions): Pr
   const restored = await next((l) => l.tasks === options.partitions, 600_000);
   const untilReady = (performance.now() - began) / 1000;
   const check = await heap(second, next);
-  await stopProcess(second);
+  await stopChild(second);
   const restoreSeconds = Math.round(restored.restoreSeconds! * 10) / 10;
   console.log(
     `  restored ${check.entries.sessions} sessions in ${restoreSeconds} s (${Math.round(untilReady * 10) / 10} s from process start)`,

@@ -7,16 +7,16 @@
  * and connector deliver exactly those, once each.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { exited, spawnEncore } from '../../cli/child.ts';
 import { ClickHouse } from '../../clients/clickhouse.ts';
 import { Admin, type OutgoingRecord } from '../../clients/kafka.ts';
-import { type Config, envName } from '../../core/config.ts';
+import type { Config } from '../../core/config.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import { AvroSerde } from '../../schemas/serde.ts';
 import { topics, valueSubject } from '../../schemas/topics.ts';
@@ -28,7 +28,6 @@ import { listeningEvent } from '../helpers/events.ts';
 import { produce, readTopic } from '../helpers/kafka.ts';
 import { listeningScript, type ScriptItem, topologyOutputs } from '../helpers/listening-script.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const clickhouse = COMPONENTS.find((c) => c.name === 'clickhouse')!;
 
 const config: Config = {
@@ -111,24 +110,18 @@ const children = new Set<ChildProcess>();
 
 /** The job as `encore run` in a child process, configured through the environment, so it can be SIGKILLed. */
 function startJob(): ChildProcess {
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    [envName(['appId'])]: config.appId,
-    [envName(['clickhouse', 'database'])]: config.clickhouse.database,
-    [envName(['kafka', 'partitions'])]: String(config.kafka.partitions),
-    [envName(['metrics', 'port'])]: '0',
-    [envName(['streams', 'instanceId'])]: 'job-test',
-    [envName(['sinks', 'flushIntervalMs'])]: '200',
-    [envName(['log', 'level'])]: process.env.TEST_APP_LOG_LEVEL ?? 'warn',
+  const child = spawnEncore('run', {
+    appId: config.appId,
+    'clickhouse.database': config.clickhouse.database,
+    'kafka.partitions': config.kafka.partitions,
+    'metrics.port': 0,
+    'streams.instanceId': 'job-test',
+    'sinks.flushIntervalMs': 200,
+    'log.level': process.env.TEST_APP_LOG_LEVEL ?? 'warn',
     // The listening half alone: no models (so no model scores of its own) and no pushes, so that the
     // recommendations and scores in this test are exactly the scripted ones.
-    [envName(['serving', 'modelsDir'])]: NO_MODELS,
-    [envName(['serving', 'push'])]: 'off',
-  };
-  const child = spawn(process.execPath, ['cli/encore.ts', 'run'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
+    'serving.modelsDir': NO_MODELS,
+    'serving.push': 'off',
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -136,9 +129,9 @@ function startJob(): ChildProcess {
 }
 
 async function stopJob(job: ChildProcess, signal: NodeJS.Signals) {
-  const exited = new Promise((resolve) => job.once('exit', resolve));
+  const done = exited(job);
   job.kill(signal);
-  await exited;
+  await done;
 }
 
 /** Rows of a table, deduplicated (FINAL), with the listed columns, ordered by `orderBy`. */
