@@ -14,18 +14,16 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import { spawnEncore, stopChild } from '../cli/child.ts';
-import { Consumer, type OutgoingRecord, Producer } from '../clients/kafka.ts';
+import { Consumer, Producer } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { quantile } from '../core/quantile.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import { topicSerde, topics } from '../schemas/topics.ts';
-import { DAY, simulate } from '../simulator/model.ts';
+import { firstEventTime, producePaced, produceTables, recentSimulation } from '../simulator/kafka.ts';
 import { up } from '../stack/stack.ts';
 import { provision } from '../topology/job.ts';
 import { scanVersions } from '../udfs/models.ts';
 import type { ModelName } from '../udfs/onnx.ts';
-
-const TICK_MS = 20;
 
 export interface ServingBenchOptions {
   rates: number[];
@@ -88,14 +86,7 @@ async function runRate(base: Config, rate: number, options: ServingBenchOptions)
     fetchWaitMaxMs: config.streams.fetchWaitMaxMs,
   });
   const total = rate * (options.seconds + options.warmupSeconds);
-  const today = Math.floor(Date.now() / DAY) * DAY;
-  const simulation = simulate({
-    seed: 11,
-    users: options.users,
-    songs: 5_000,
-    start: today - 3 * DAY,
-    days: 3,
-  });
+  const simulation = recentSimulation({ seed: 11, users: options.users, songs: 5_000 });
   const producedAt = new Map<string, number>();
   const latencies: number[] = [];
   /** The two halves: until the recommender built the list (generatedAt), and from there until readable. */
@@ -108,19 +99,8 @@ async function runRate(base: Config, rate: number, options: ServingBenchOptions)
   try {
     await producer.connect();
     await reader.connect();
-    const songSerde = topicSerde(registry, t.songs);
-    const profileSerde = topicSerde(registry, t.userProfiles);
     const eventSerde = topicSerde(registry, t.listeningEvents);
-    const tables: OutgoingRecord[] = [];
-    for (const song of simulation.songs)
-      tables.push({ topic: t.songs.name, key: song.songId, value: await songSerde.serialize(song) });
-    for (const profile of simulation.profiles)
-      tables.push({
-        topic: t.userProfiles.name,
-        key: profile.userId,
-        value: await profileSerde.serialize(profile),
-      });
-    await producer.send(tables);
+    await produceTables(config, producer, registry, simulation, firstEventTime(simulation.events));
     const recommendationSerde = topicSerde(registry, t.recommendations);
     const measureFrom = Date.now() + options.warmupSeconds * 1000;
     const reading = (async () => {
@@ -146,29 +126,21 @@ async function runRate(base: Config, rate: number, options: ServingBenchOptions)
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0, { recs: 0, measured: 0 });
-    const events = simulation.events[Symbol.iterator]();
-    const began = Date.now();
-    let produced = 0;
-    let failure: Error | undefined;
-    while (produced < total) {
-      if (failure) throw failure;
-      const due = Math.min(total, Math.floor(((Date.now() - began) / 1000) * rate));
-      const batch: OutgoingRecord[] = [];
-      for (; produced + batch.length < due; ) {
-        const next = events.next();
-        if (next.done) throw new Error('the simulation ran out of events; use more --users');
-        batch.push({
+    let queued = 0;
+    async function* records() {
+      for (const event of simulation.events) {
+        const record = {
           topic: t.listeningEvents.name,
-          key: next.value.userId,
-          value: await eventSerde.serialize(next.value),
-        });
-        producedAt.set(next.value.eventId, Date.now());
+          key: event.userId,
+          value: await eventSerde.serialize(event),
+        };
+        producedAt.set(event.eventId, Date.now());
+        bar.update(++queued, { recs: recommendations, measured: latencies.length });
+        yield record;
       }
-      if (batch.length > 0) producer.send(batch).catch((error: Error) => (failure ??= error));
-      produced += batch.length;
-      bar.update(produced, { recs: recommendations, measured: latencies.length });
-      await sleep(TICK_MS);
     }
+    const produced = await producePaced(producer, records(), { rate, limit: total });
+    if (produced < total) throw new Error('the simulation ran out of events; use more --users');
     await sleep(3000); // the last triggers' recommendations
     bar.update(produced, { recs: recommendations, measured: latencies.length });
     bar.stop();
