@@ -8,6 +8,8 @@ import type { ListeningEvent } from './types.generated.ts';
 
 /** Device clocks drift; an event more than this far ahead of the job's clock is not believed. */
 export const MAX_CLOCK_SKEW_MS = 24 * 60 * 60 * 1000;
+/** No recording is a day long: a playhead (or a seek target) past this is a broken client, not a song. */
+export const MAX_POSITION_MS = 24 * 60 * 60 * 1000;
 /** Nothing in Encore predates the first streaming services. */
 const EARLIEST_PLAUSIBLE_MS = Date.UTC(2000, 0, 1);
 const PLAYBACK_EVENTS = new Set(['PLAY', 'SKIP', 'PAUSE', 'RESUME', 'SEEK']);
@@ -21,9 +23,13 @@ export function validateListeningEvent(event: ListeningEvent, now = Date.now()):
   if (event.timestamp > now + MAX_CLOCK_SKEW_MS) {
     problems.push(`timestamp ${new Date(event.timestamp).toISOString()} is more than a day in the future`);
   }
-  if (event.positionMs !== null && event.positionMs < 0)
-    problems.push(`positionMs ${event.positionMs} is negative`);
-  if (event.seekToMs !== null && event.seekToMs < 0) problems.push(`seekToMs ${event.seekToMs} is negative`);
+  for (const [field, value] of [
+    ['positionMs', event.positionMs],
+    ['seekToMs', event.seekToMs],
+  ] as const) {
+    if (value !== null && value < 0) problems.push(`${field} ${value} is negative`);
+    if (value !== null && value > MAX_POSITION_MS) problems.push(`${field} ${value} is more than a day`);
+  }
   if (PLAYBACK_EVENTS.has(event.type) && !event.songId) problems.push(`${event.type} without songId`);
   if (event.type === 'SEEK' && event.seekToMs === null) problems.push('SEEK without seekToMs');
   if (Math.abs(event.context.timezoneOffsetMinutes) > 14 * 60) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCodes, isEncoreError } from '../../core/errors.ts';
-import { MAX_CLOCK_SKEW_MS, validateListeningEvent } from '../../schemas/validation.ts';
+import { MAX_CLOCK_SKEW_MS, MAX_POSITION_MS, validateListeningEvent } from '../../schemas/validation.ts';
 import { listeningEvent } from '../helpers/events.ts';
 
 const now = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -31,6 +31,19 @@ describe('validateListeningEvent', () => {
     assert.throws(
       () => validateListeningEvent(listeningEvent({ positionMs: -1, seekToMs: -2, timestamp: now }), now),
       rejected(/positionMs -1 is negative/, /seekToMs -2 is negative/),
+    );
+    assert.throws(
+      () =>
+        validateListeningEvent(
+          listeningEvent({
+            type: 'SEEK',
+            positionMs: MAX_POSITION_MS + 1,
+            seekToMs: 2 ** 31 - 1,
+            timestamp: now,
+          }),
+          now,
+        ),
+      rejected(/positionMs 86400001 is more than a day/, /seekToMs 2147483647 is more than a day/),
     );
     assert.throws(
       () => validateListeningEvent(listeningEvent({ timestamp: now + MAX_CLOCK_SKEW_MS + 1 }), now),
