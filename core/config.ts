@@ -5,7 +5,7 @@
  * ENCORE_CLICKHOUSE_HTTP_PORT. Unknown keys, in the file or the environment, are errors: a typo must fail
  * at start, not silently fall back to a default.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
@@ -195,12 +195,29 @@ export const ConfigSchema = z.strictObject({
   kafka: z
     .strictObject({
       host,
+      /** The PLAINTEXT listener: no TLS, no login. */
       port: port(9092),
+      /** The SASL_SSL listener (SCRAM login over TLS); clients use it when kafka.security.protocol is SASL_SSL. */
+      securePort: port(9094),
       /** KRaft controller listener of the local stack's broker. */
       controllerPort: port(9093),
       /** Partitions of every user-keyed topic Encore creates; they must all match (co-partitioning). */
       partitions: z.number().int().min(1).max(1024).default(4),
       replicationFactor: z.number().int().min(1).max(16).default(1),
+      /** How every Kafka client of Encore connects and logs in (docs/SECURITY.md). */
+      security: z
+        .strictObject({
+          protocol: z.enum(['PLAINTEXT', 'SASL_SSL']).default('PLAINTEXT'),
+          saslMechanism: z.enum(['SCRAM-SHA-512', 'SCRAM-SHA-256']).default('SCRAM-SHA-512'),
+          username: z.string().default(''),
+          /** Better from ENCORE_KAFKA_SECURITY_PASSWORD or passwordFile than in a config file. */
+          password: z.string().default(''),
+          /** A file (mode 600) holding the password; one trailing newline is ignored. */
+          passwordFile: z.string().default(''),
+          /** PEM certificate(s) of the CA that signed the broker's; empty: the system's trusted CAs. */
+          caFile: z.string().default(''),
+        })
+        .prefault({}),
     })
     .prefault({}),
   schemaRegistry: z
@@ -228,7 +245,10 @@ export const ConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
         .default('default'),
+      /** Better from ENCORE_CLICKHOUSE_PASSWORD or passwordFile than in a config file. */
       password: z.string().default(''),
+      /** A file (mode 600) holding the password; one trailing newline is ignored. */
+      passwordFile: z.string().default(''),
     })
     .prefault({}),
   stack: z
@@ -262,27 +282,107 @@ export type ConfigSource = { file?: string; env?: NodeJS.ProcessEnv };
  */
 const RESERVED_ENV = new Set(['ENCORE_CONFIG', 'ENCORE_PYTHON']);
 
-/** Loads and validates the config. Throws EncoreError(CONFIG_INVALID) naming the offending key. */
+/**
+ * The passwords, each with the key of a file that may hold it instead. Their values never appear in an error
+ * message; `encore config` and the logs show them as set or redacted (fields named `password`).
+ */
+const SECRETS: readonly { key: string; fileKey: string; section: (config: Config) => PasswordSection }[] = [
+  {
+    key: 'kafka.security.password',
+    fileKey: 'kafka.security.passwordFile',
+    section: (config) => config.kafka.security,
+  },
+  { key: 'clickhouse.password', fileKey: 'clickhouse.passwordFile', section: (config) => config.clickhouse },
+];
+
+type PasswordSection = { password: string; passwordFile: string };
+
+/**
+ * Loads and validates the config, and reads the password files it names. Throws
+ * EncoreError(CONFIG_INVALID) naming the offending key.
+ */
 export function loadConfig(source: ConfigSource = {}): Config {
   const env = source.env ?? process.env;
   const file = source.file ?? env.ENCORE_CONFIG;
   const fromFile = file ? readConfigFile(file) : {};
   const fromEnv = readEnvironment(env);
   const merged = deepMerge(fromFile, fromEnv.values);
+  const origin = (key: string) => fromEnv.origins.get(key) ?? (file ? `in ${file}` : 'default');
   const parsed = ConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const key = issue.path.join('.');
-      const origin = fromEnv.origins.get(key) ?? (file ? `in ${file}` : 'default');
-      if (issue.code === 'unrecognized_keys') {
-        const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k));
-        return `unknown config key ${keys.join(', ')} (${origin})`;
-      }
-      return `config key ${key} (${origin}): ${issue.message}`;
-    });
+  const problems = parsed.success
+    ? [...readPasswordFiles(parsed.data, origin), ...kafkaSecurityProblems(parsed.data, origin)]
+    : parsed.error.issues.map((issue) => {
+        const key = issue.path.join('.');
+        if (issue.code === 'unrecognized_keys') {
+          const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k));
+          return `unknown config key ${keys.join(', ')} (${origin(key)})`;
+        }
+        return `config key ${key} (${origin(key)}): ${issue.message}`;
+      });
+  if (!parsed.success || problems.length > 0) {
     throw new EncoreError(ErrorCodes.CONFIG_INVALID, `Invalid config: ${problems.join('; ')}`);
   }
   return parsed.data;
+}
+
+/** Fills each password given by file from that file; returns what is wrong, one line per key. */
+function readPasswordFiles(config: Config, origin: (key: string) => string): string[] {
+  const problems: string[] = [];
+  for (const secret of SECRETS) {
+    const section = secret.section(config);
+    if (!section.passwordFile) continue;
+    const where = `config key ${secret.fileKey} (${origin(secret.fileKey)})`;
+    if (section.password) {
+      problems.push(`${where}: ${secret.key} is set too; give the password one way only`);
+      continue;
+    }
+    try {
+      section.password = readSecretFile(section.passwordFile);
+    } catch (error) {
+      problems.push(`${where}: ${(error as Error).message}`);
+    }
+  }
+  return problems;
+}
+
+/** A password file's content, refused when other users can read the file. */
+function readSecretFile(file: string): string {
+  let mode: number;
+  let content: string;
+  try {
+    mode = statSync(file).mode;
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (mode & 0o004) {
+    throw new Error(
+      `${file} is readable by every user of this machine (${modeText(mode)}): chmod 600 ${file}`,
+    );
+  }
+  const secret = content.replace(/\r?\n$/, '');
+  if (!secret) throw new Error(`${file} is empty`);
+  return secret;
+}
+
+const modeText = (mode: number) => `mode ${(mode & 0o777).toString(8)}`;
+
+/** What SASL_SSL needs besides the schema's types: someone to log in as, and a CA file that exists. */
+function kafkaSecurityProblems(config: Config, origin: (key: string) => string): string[] {
+  const security = config.kafka.security;
+  if (security.protocol !== 'SASL_SSL') return [];
+  const problems: string[] = [];
+  const required = 'required when kafka.security.protocol is SASL_SSL';
+  if (!security.username) problems.push(`config key kafka.security.username: ${required}`);
+  if (!security.password) {
+    problems.push(`config key kafka.security.password: ${required} (or kafka.security.passwordFile)`);
+  }
+  if (security.caFile && !existsSync(security.caFile)) {
+    problems.push(
+      `config key kafka.security.caFile (${origin('kafka.security.caFile')}): ${security.caFile} does not exist`,
+    );
+  }
+  return problems;
 }
 
 /** The ENCORE_* name of a config key path, e.g. ['clickhouse','httpPort'] -> ENCORE_CLICKHOUSE_HTTP_PORT. */
@@ -321,21 +421,46 @@ function unwrap(schema: z.ZodType): z.ZodType {
 
 function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
+  let mode: number;
   try {
     text = readFileSync(file, 'utf8');
+    mode = statSync(file).mode;
   } catch (error) {
     throw new EncoreError(ErrorCodes.CONFIG_INVALID, `Cannot read config file ${file}: ${String(error)}`);
   }
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
+    value = JSON.parse(text);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
   } catch (error) {
-    throw new EncoreError(
-      ErrorCodes.CONFIG_INVALID,
-      `Config file ${file} is not a JSON object: ${(error as Error).message}`,
-    );
+    // V8 may quote the text around a syntax error, which can be a password: say only where the error is.
+    const reason =
+      error instanceof SyntaxError
+        ? `invalid JSON${/ at position .*$/.exec(error.message)?.[0] ?? ''}`
+        : (error as Error).message;
+    throw new EncoreError(ErrorCodes.CONFIG_INVALID, `Config file ${file} is not a JSON object: ${reason}`);
   }
+  const config = value as Record<string, unknown>;
+  // A password in a file anyone can read is no secret: stop rather than run on it.
+  if (mode & 0o004) {
+    const exposed = SECRETS.filter((secret) => getPath(config, secret.key.split('.')));
+    if (exposed.length > 0) {
+      const keys = exposed.map((secret) => secret.key).join(', ');
+      const instead = exposed.map((secret) => `${envName(secret.key.split('.'))} or ${secret.fileKey}`);
+      throw new EncoreError(
+        ErrorCodes.CONFIG_INVALID,
+        `Invalid config: config key ${keys} is set in ${file}, which every user of this machine can read ` +
+          `(${modeText(mode)}): chmod 600 ${file}, or give the password by ${instead.join(', ')}`,
+      );
+    }
+  }
+  return config;
+}
+
+function getPath(target: Record<string, unknown>, keyPath: readonly string[]): unknown {
+  let node: unknown = target;
+  for (const key of keyPath) node = isPlainObject(node) ? node[key] : undefined;
+  return node;
 }
 
 function readEnvironment(env: NodeJS.ProcessEnv) {
@@ -361,7 +486,9 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
           ? parseJsonOr(raw)
           : raw;
     setPath(values, leaf.path, value);
-    origins.set(leaf.path.join('.'), `from ${name}=${JSON.stringify(raw)}`);
+    // A secret's value stays out of error messages; its variable's name is enough to find it.
+    const shown = leaf.path.at(-1) === 'password' ? '' : `=${JSON.stringify(raw)}`;
+    origins.set(leaf.path.join('.'), `from ${name}${shown}`);
   }
   return { values, origins };
 }
@@ -403,7 +530,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /** Addresses derived from the config, so no module assembles URLs on its own. */
 export function endpoints(config: Config) {
   return {
-    kafkaBootstrap: `${config.kafka.host}:${config.kafka.port}`,
+    kafkaBootstrap: `${config.kafka.host}:${
+      config.kafka.security.protocol === 'SASL_SSL' ? config.kafka.securePort : config.kafka.port
+    }`,
     schemaRegistryUrl: `http://${config.schemaRegistry.host}:${config.schemaRegistry.port}${config.schemaRegistry.apiPath}`,
     clickhouseUrl: `http://${config.clickhouse.host}:${config.clickhouse.httpPort}`,
   };

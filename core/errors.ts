@@ -21,6 +21,11 @@ export const ErrorCodes = {
   KAFKA_FAILED: 'ENCORE_KAFKA_FAILED',
   /** The schema registry could not be reached or refused a request (other than an incompatible schema). */
   REGISTRY_FAILED: 'ENCORE_REGISTRY_FAILED',
+  /**
+   * A server refused the configured credentials (a Kafka SASL login, a ClickHouse user and password), or the
+   * client did not trust Kafka's TLS certificate; the message names the config keys to check.
+   */
+  AUTHENTICATION_FAILED: 'ENCORE_AUTHENTICATION_FAILED',
   /** ClickHouse refused or failed a query or insert. */
   CLICKHOUSE_FAILED: 'ENCORE_CLICKHOUSE_FAILED',
   /** A record failed in a topology processor and `streams.onProcessingError` is `stop`. */

@@ -1,7 +1,8 @@
 /**
  * Structured logs: pino, JSON lines on stderr (stdout stays for command output). Every module asks for a
  * child logger named after itself, so one filter on `component` follows a subsystem. Fields named
- * `password` are redacted wherever they appear, so logging a config section cannot leak a secret.
+ * `password` (and librdkafka's `sasl.password`) are redacted down to the depth of the config's deepest one
+ * (config.kafka.security.password), so logging the config or a section of it cannot leak a secret.
  */
 import { type Logger, pino } from 'pino';
 import type { Config } from './config.ts';
@@ -13,7 +14,17 @@ const root = pino(
     level: process.env.ENCORE_LOG_LEVEL ?? 'info',
     base: { app: 'encore' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['password', '*.password', '*.*.password'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'password',
+        '*.password',
+        '*.*.password',
+        '*.*.*.password',
+        '["sasl.password"]',
+        '*["sasl.password"]',
+      ],
+      censor: '[redacted]',
+    },
   },
   pino.destination(2),
 );
