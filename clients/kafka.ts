@@ -76,12 +76,93 @@ function retryTransient<T>(action: string, request: () => Promise<T>): Promise<T
   });
 }
 
+/** What every librdkafka client of Encore shares: where the brokers are and how to log in to them. */
 function baseConfig(config: Config, clientId: string) {
   return {
     'metadata.broker.list': endpoints(config).kafkaBootstrap,
     'client.id': `${config.appId}-${clientId}`,
     'socket.keepalive.enable': true,
+    ...securityConfig(config.kafka.security),
   };
+}
+
+function securityConfig(security: Config['kafka']['security']) {
+  if (security.protocol === 'PLAINTEXT') return {};
+  return {
+    'security.protocol': 'sasl_ssl' as const,
+    'sasl.mechanisms': security.saslMechanism,
+    'sasl.username': security.username,
+    'sasl.password': security.password,
+    ...(security.caFile ? { 'ssl.ca.location': security.caFile } : {}),
+  };
+}
+
+/**
+ * librdkafka's error events for a login the broker refused and for a broker certificate the client did not
+ * trust. node-rdkafka hands these on as the text of their code only ("Local: Authentication failure",
+ * lower-cased without its origin), with no code number and without the broker's reason.
+ */
+const SECURITY_FAILURES = new Map<string, 'login' | 'tls'>([
+  ['authentication failure', 'login'],
+  ['ssl error', 'tls'],
+]);
+
+function securityError(config: Config, failure: 'login' | 'tls'): EncoreError {
+  const { username, saslMechanism } = config.kafka.security;
+  const broker = `Kafka at ${endpoints(config).kafkaBootstrap}`;
+  return new EncoreError(
+    ErrorCodes.AUTHENTICATION_FAILED,
+    failure === 'login'
+      ? `${broker} refused the ${saslMechanism} login of user ${username}: check kafka.security.username, ` +
+          'kafka.security.password (or passwordFile) and kafka.security.saslMechanism'
+      : `${broker}: the TLS handshake failed (a broker certificate not signed by the CA of ` +
+          'kafka.security.caFile or not naming kafka.host, or no TLS on kafka.securePort)',
+  );
+}
+
+/**
+ * Connects a client and fetches its first metadata. A refused login or an untrusted certificate reaches the
+ * caller only as an error event, while librdkafka retries on and on: the connect would wait out its timeout
+ * and report a transport failure. Such an event fails the connect as AUTHENTICATION_FAILED instead: at once
+ * for a producer, polled for events meanwhile; a consumer (not pollable before it is connected) delivers
+ * its events when the timed-out connect closes it.
+ */
+function connectClient(
+  client: Kafka.Producer | Kafka.KafkaConsumer,
+  config: Config,
+  action: string,
+  timeoutMs: number,
+): Promise<void> {
+  const events: Kafka.Client<Kafka.KafkaClientEvents> = client;
+  return new Promise((resolve, reject) => {
+    const poller =
+      client instanceof Kafka.Producer
+        ? setInterval(() => {
+            try {
+              client.poll();
+            } catch {
+              // librdkafka's handle does not exist yet
+            }
+          }, 50)
+        : undefined;
+    const settle = () => {
+      clearInterval(poller);
+      events.off('event.error', onError);
+    };
+    const onError = (error: Kafka.LibrdKafkaError) => {
+      const failure = SECURITY_FAILURES.get(error.message);
+      if (!failure) return;
+      settle();
+      reject(securityError(config, failure));
+      client.disconnect();
+    };
+    events.on('event.error', onError);
+    client.connect({ timeout: timeoutMs }, (error) => {
+      settle();
+      if (error) reject(kafkaError(action, error));
+      else resolve();
+    });
+  });
 }
 
 function toHeaders(headers: Kafka.MessageHeader[] | undefined): Headers {
@@ -129,6 +210,7 @@ export function recordBytes(record: OutgoingRecord): number {
 /** A producer whose `send` resolves once the broker acknowledged every record (idempotent, hence acks=all). */
 export class Producer {
   private readonly client: Kafka.Producer;
+  private readonly config: Config;
   private readonly pending = new Map<
     number,
     { remaining: number; resolve: () => void; reject: (error: Error) => void }
@@ -137,6 +219,7 @@ export class Producer {
 
   /** `transactionalId` makes the producer transactional (exactly-once); it fences older holders of the id. */
   constructor(config: Config, clientId: string, options: { transactionalId?: string } = {}) {
+    this.config = config;
     this.client = new Kafka.Producer(
       {
         ...baseConfig(config, clientId),
@@ -166,14 +249,9 @@ export class Producer {
     });
   }
 
-  connect(timeoutMs = 30_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.client.connect({ timeout: timeoutMs }, (error) => {
-        if (error) return reject(kafkaError('producer connect', error));
-        this.client.setPollInterval(5);
-        resolve();
-      });
-    });
+  async connect(timeoutMs = 30_000): Promise<void> {
+    await connectClient(this.client, this.config, 'producer connect', timeoutMs);
+    this.client.setPollInterval(5);
   }
 
   /** Produces the records and resolves when all are acknowledged; rejects on the first failed delivery. */
@@ -298,8 +376,10 @@ export class Consumer {
   private readonly client: Kafka.KafkaConsumer;
   private readonly topics: string[];
   private readonly options: ConsumerOptions;
+  private readonly config: Config;
 
   constructor(config: Config, clientId: string, options: ConsumerOptions) {
+    this.config = config;
     this.topics = options.topics;
     this.options = options;
     const { onAssign, onRevoke } = options;
@@ -339,20 +419,15 @@ export class Consumer {
     );
   }
 
-  connect(timeoutMs = 30_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.client.connect({ timeout: timeoutMs }, (error) => {
-        if (error) return reject(kafkaError('consumer connect', error));
-        const { onPartitionEnd } = this.options;
-        if (onPartitionEnd) {
-          this.client.on('partition.eof', ({ topic, partition, offset }) =>
-            onPartitionEnd({ topic, partition, offset }),
-          );
-        }
-        if (this.topics.length > 0) this.client.subscribe(this.topics);
-        resolve();
-      });
-    });
+  async connect(timeoutMs = 30_000): Promise<void> {
+    await connectClient(this.client, this.config, 'consumer connect', timeoutMs);
+    const { onPartitionEnd } = this.options;
+    if (onPartitionEnd) {
+      this.client.on('partition.eof', ({ topic, partition, offset }) =>
+        onPartitionEnd({ topic, partition, offset }),
+      );
+    }
+    if (this.topics.length > 0) this.client.subscribe(this.topics);
   }
 
   /** Up to `max` records, waiting at most `timeoutMs` for the first one. */
@@ -470,11 +545,7 @@ async function groupless(config: Config, purpose: string): Promise<Kafka.KafkaCo
     },
     {},
   );
-  await new Promise<void>((resolve, reject) =>
-    client.connect({ timeout: 30_000 }, (error) =>
-      error ? reject(kafkaError(`${purpose} connect`, error)) : resolve(),
-    ),
-  );
+  await connectClient(client, config, `${purpose} connect`, 30_000);
   return client;
 }
 
@@ -620,8 +691,20 @@ export class Admin {
     this.metadataClient = new Kafka.Producer(baseConfig(config, 'metadata'));
   }
 
+  /**
+   * Connects the metadata client, once. The admin requests need it too: their own client reports no refused
+   * login and would only time out, where this one fails at once.
+   */
+  private async connect(timeoutMs: number): Promise<void> {
+    if (this.connected) return;
+    const action = `connect to ${endpoints(this.config).kafkaBootstrap}`;
+    await connectClient(this.metadataClient, this.config, action, timeoutMs);
+    this.connected = true;
+  }
+
   /** Creates the topics that do not exist yet; existing ones are left as they are. */
   async ensureTopics(specs: readonly TopicSpec[], timeoutMs = 30_000): Promise<void> {
+    await this.connect(timeoutMs);
     for (const spec of specs) {
       await new Promise<void>((resolve, reject) =>
         this.admin.createTopic(
@@ -643,6 +726,7 @@ export class Admin {
   }
 
   async deleteTopics(names: readonly string[], timeoutMs = 30_000): Promise<void> {
+    await this.connect(timeoutMs);
     for (const name of names) {
       await new Promise<void>((resolve, reject) =>
         this.admin.deleteTopic(name, timeoutMs, (error) => {
@@ -656,16 +740,7 @@ export class Admin {
 
   /** Brokers and topics as the cluster reports them; fails within `timeoutMs` when no broker answers. */
   async describeCluster(timeoutMs = 10_000): Promise<ClusterInfo> {
-    if (!this.connected) {
-      await new Promise<void>((resolve, reject) =>
-        this.metadataClient.connect({ timeout: timeoutMs }, (error) =>
-          error
-            ? reject(kafkaError(`connect to ${endpoints(this.config).kafkaBootstrap}`, error))
-            : resolve(),
-        ),
-      );
-      this.connected = true;
-    }
+    await this.connect(timeoutMs);
     const metadata = await new Promise<Kafka.Metadata>((resolve, reject) =>
       this.metadataClient.getMetadata({ timeout: timeoutMs }, (error, data) =>
         error ? reject(kafkaError('metadata', error)) : resolve(data),
