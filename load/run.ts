@@ -29,8 +29,7 @@ import { logger } from '../core/log.ts';
 import { quantile } from '../core/quantile.ts';
 import { topics } from '../schemas/topics.ts';
 import { writeJsonLines } from '../simulator/files.ts';
-import { produceSimulation } from '../simulator/kafka.ts';
-import { DAY, simulate } from '../simulator/model.ts';
+import { produceSimulation, recentSimulation } from '../simulator/kafka.ts';
 import { up } from '../stack/stack.ts';
 import { provision } from '../topology/job.ts';
 import { ensureK6 } from './k6.ts';
@@ -150,15 +149,8 @@ export async function loadRun(
   };
   const t = topics(config);
   await provision(config);
-  const today = Math.floor(Date.now() / DAY) * DAY;
-  const simulation = simulate({
-    seed: 11,
-    users: options.users,
-    songs: 5_000,
-    start: today - 3 * DAY,
-    days: 3,
-  });
-  await produceSimulation(config, simulation, { limit: 0 });
+  const simulation = recentSimulation({ seed: 11, users: options.users, songs: 5_000 });
+  await produceSimulation(config, simulation, { limit: 0 }); // the catalog and the profiles
   // The ramp averages half the rate; a fifth more for k6's scheduling slack.
   const needed = WARMUP_EVENTS + Math.ceil(rate * (options.rampSeconds / 2 + options.holdSeconds) * 1.2);
   const dir = await mkdtemp(path.join(tmpdir(), 'encore-load-'));
