@@ -5,7 +5,7 @@
 import Kafka from 'node-rdkafka';
 import pRetry, { AbortError } from 'p-retry';
 import { type Config, endpoints } from '../core/config.ts';
-import { EncoreError, ErrorCodes } from '../core/errors.ts';
+import { EncoreError, ErrorCodes, isEncoreError } from '../core/errors.ts';
 
 export type Headers = Record<string, string>;
 
@@ -121,13 +121,38 @@ function securityError(config: Config, failure: 'login' | 'tls'): EncoreError {
 }
 
 /**
- * Connects a client and fetches its first metadata. A refused login or an untrusted certificate reaches the
- * caller only as an error event, while librdkafka retries on and on: the connect would wait out its timeout
- * and report a transport failure. Such an event fails the connect as AUTHENTICATION_FAILED instead: at once
- * for a producer, polled for events meanwhile; a consumer (not pollable before it is connected) delivers
- * its events when the timed-out connect closes it.
+ * Connects a client and fetches its first metadata, in attempts of at most CONNECT_ATTEMPT_MS until
+ * `timeoutMs` has passed. A refused login or an untrusted certificate reaches the caller only as an error
+ * event, while librdkafka retries on and on: the connect would wait out its timeout and report a transport
+ * failure. Such an event fails the connect as AUTHENTICATION_FAILED instead: at once for a producer, polled
+ * for events meanwhile; a consumer (not pollable before it is connected) delivers its events when the attempt
+ * closes it.
  */
-function connectClient(
+async function connectClient(
+  client: Kafka.Producer | Kafka.KafkaConsumer,
+  config: Config,
+  action: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const attemptMs = Math.min(CONNECT_ATTEMPT_MS, deadline - Date.now());
+    try {
+      return await connectAttempt(client, config, action, attemptMs);
+    } catch (error) {
+      if (isEncoreError(error, ErrorCodes.AUTHENTICATION_FAILED) || deadline - Date.now() < 100) throw error;
+    }
+  }
+}
+
+/**
+ * How long one connect attempt waits for its metadata. librdkafka's metadata request cannot be cancelled: it
+ * holds a thread of libuv's small pool until it returns, even after its connect failed on a refused login,
+ * and a client cannot be closed before. Short attempts bound that.
+ */
+const CONNECT_ATTEMPT_MS = 5_000;
+
+function connectAttempt(
   client: Kafka.Producer | Kafka.KafkaConsumer,
   config: Config,
   action: string,
@@ -154,7 +179,6 @@ function connectClient(
       if (!failure) return;
       settle();
       reject(securityError(config, failure));
-      client.disconnect();
     };
     events.on('event.error', onError);
     client.connect({ timeout: timeoutMs }, (error) => {
