@@ -1,8 +1,9 @@
 /**
  * ClickHouse from Debian's clickhouse-server package (18.16), started on a config of our own in the data
  * folder: the package's service cannot start without systemd, and its config points at /var/lib.
- * The user Encore connects as is the one in the config (clickhouse.username / clickhouse.password); its
- * password is stored hashed.
+ * Two users, passwords stored hashed: the config's (clickhouse.username / clickhouse.password; `default`
+ * with no password unless set, what the tests and tools use) and the job user the stack makes, whose random
+ * password lives in `secrets/` (see stack/secrets.ts and docs/SECURITY.md).
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -10,9 +11,23 @@ import path from 'node:path';
 import { endpoints } from '../core/config.ts';
 import type { Component } from './component.ts';
 import { ensureDebianPackages } from './install.ts';
+import { clickhouseSecrets, ensurePassword, JOB_USER } from './secrets.ts';
 
 const xml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/**
+ * A user who logs in from this machine only, with the password stored as its SHA-256. ClickHouse 18.16 has
+ * no SQL grants (they came in 20.5): the `default` profile lets a user create its database and tables,
+ * insert and query, which is what the job does.
+ */
+const userXml = (name: string, password: string) => `
+    <${name}>
+      <password_sha256_hex>${createHash('sha256').update(password).digest('hex')}</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </${name}>`;
 
 export const clickhouse: Component = {
   name: 'clickhouse',
@@ -65,25 +80,35 @@ export const clickhouse: Component = {
 `,
     );
     const usersFile = path.join(home, 'users.xml');
-    const passwordHash = createHash('sha256').update(c.password).digest('hex');
+    // A config naming the job user itself gets it once, with the stack's password (in users.d below).
+    const configUser = c.username === JOB_USER ? '' : userXml(c.username, c.password);
     writeFileSync(
       usersFile,
       `<?xml version="1.0"?>
 <yandex>
   <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
-  <users>
-    <${c.username}>
-      <password_sha256_hex>${passwordHash}</password_sha256_hex>
-      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-      <profile>default</profile>
-      <quota>default</quota>
-    </${c.username}>
+  <users>${configUser}
   </users>
   <quotas><default></default></quotas>
 </yandex>
 `,
     );
     chmodSync(usersFile, 0o600);
+    // ClickHouse merges users.d/*.xml into users.xml.
+    const jobUserFile = path.join(home, 'users.d', `${JOB_USER}.xml`);
+    mkdirSync(path.dirname(jobUserFile), { recursive: true });
+    const jobPassword = ensurePassword(clickhouseSecrets(ctx.dataDir).jobPasswordFile);
+    writeFileSync(
+      jobUserFile,
+      `<?xml version="1.0"?>
+<yandex>
+  <users>${userXml(JOB_USER, jobPassword)}
+  </users>
+</yandex>
+`,
+      { mode: 0o600 },
+    );
+    chmodSync(jobUserFile, 0o600);
     return { command: 'clickhouse-server', args: [`--config-file=${configFile}`], cwd: home };
   },
 

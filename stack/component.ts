@@ -35,4 +35,9 @@ export interface Component {
   prepare(ctx: StackContext, home: string): Promise<Launch>;
   /** One quick check that the server answers its protocol, not merely that a port is open. */
   healthy(ctx: StackContext): Promise<boolean>;
+  /**
+   * Set-up that needs the server running (Kafka's SCRAM user), after each `up` has found it healthy, whether
+   * it started it or found it running: idempotent, and quick when there is nothing to do.
+   */
+  ready?(ctx: StackContext): Promise<void>;
 }

@@ -76,6 +76,7 @@ async function start(ctx: StackContext, component: Component): Promise<UpResult>
   const existing = runningPid(f.pidFile, f.marker);
   if (existing !== undefined) {
     await waitHealthy(ctx, component, existing, f.logFile);
+    await component.ready?.(ctx);
     return { name: component.name, action: 'already-running', ms: Date.now() - began };
   }
   for (const binding of component.ports(ctx.config)) {
@@ -85,6 +86,7 @@ async function start(ctx: StackContext, component: Component): Promise<UpResult>
   const pid = spawnDaemon({ ...launch, logFile: f.logFile, pidFile: f.pidFile, marker: f.marker });
   ctx.log.info({ server: component.name, pid, log: f.logFile }, 'started');
   await waitHealthy(ctx, component, pid, f.logFile);
+  await component.ready?.(ctx);
   return { name: component.name, action: 'started', ms: Date.now() - began };
 }
 

@@ -5,8 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { type Config, loadConfig } from '../../core/config.ts';
 
-export function isolatedConfig(name: string, overrides: { kafka?: Partial<Config['kafka']> } = {}): Config {
-  const base = loadConfig();
+export function isolatedConfig(
+  name: string,
+  overrides: { kafka?: Partial<Config['kafka']>; env?: NodeJS.ProcessEnv } = {},
+): Config {
+  const base = loadConfig({ env: overrides.env ?? process.env });
   const suffix = randomUUID().slice(0, 8);
   return {
     ...base,

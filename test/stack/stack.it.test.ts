@@ -21,10 +21,10 @@ const config = loadConfig();
 
 /** A config with its own data folder and free ports, so failures never touch the running stack. */
 async function scratchConfig(stack: Partial<Config['stack']> = {}): Promise<Config> {
-  const [port, controllerPort] = [await freePort(), await freePort()];
+  const [port, securePort, controllerPort] = [await freePort(), await freePort(), await freePort()];
   return {
     ...config,
-    kafka: { ...config.kafka, port, controllerPort },
+    kafka: { ...config.kafka, port, securePort, controllerPort },
     stack: { ...config.stack, dataDir: mkdtempSync(path.join(tmpdir(), 'encore-stack-')), ...stack },
   };
 }
