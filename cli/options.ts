@@ -5,11 +5,15 @@
 import { Command, Option } from 'commander';
 import { type Config, loadConfig } from '../core/config.ts';
 import { isEncoreError } from '../core/errors.ts';
-import { setLogLevel } from '../core/log.ts';
+import { logger, setLogLevel } from '../core/log.ts';
 
+const log = logger('config');
+
+/** The effective config, logged at debug level for whoever wonders what a command ran with (secrets redacted). */
 export function config(options: { config?: string }): Config {
   const loaded = loadConfig({ file: options.config });
   setLogLevel(loaded.log.level);
+  log.debug({ config: loaded }, 'config loaded');
   return loaded;
 }
 
