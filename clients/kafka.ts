@@ -136,11 +136,16 @@ async function connectClient(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const attemptMs = Math.min(CONNECT_ATTEMPT_MS, deadline - Date.now());
+    const began = Date.now();
+    const attemptMs = Math.min(CONNECT_ATTEMPT_MS, deadline - began);
     try {
       return await connectAttempt(client, config, action, attemptMs);
     } catch (error) {
-      if (isEncoreError(error, ErrorCodes.AUTHENTICATION_FAILED) || deadline - Date.now() < 100) throw error;
+      // Only an attempt that waited its whole time for a broker is worth another: a quicker failure (a bad
+      // setting) would fail again, and a refused login will not change.
+      const waitedForBroker = Date.now() - began >= attemptMs;
+      const refused = isEncoreError(error, ErrorCodes.AUTHENTICATION_FAILED);
+      if (refused || !waitedForBroker || deadline - Date.now() < 100) throw error;
     }
   }
 }
