@@ -17,7 +17,14 @@
  * transaction is aborted, every task is rebuilt from its changelog and the consumer rewinds to the committed
  * offsets (Kafka Streams' "task corrupted" path). This is rare (only on rebalance) and keeps stores equal to
  * what Kafka committed.
+ *
+ * When Kafka itself fails (a broker restarting: deliveries time out, the transaction cannot commit), the
+ * runtime does in-process what a restart would: it drops everything uncommitted, leaves the group, waits
+ * (with backoff) and starts over from the committed offsets with freshly restored tasks; the new producer
+ * fences the old one's open transaction. Only a fenced instance (another one took its transactional id)
+ * stops, as do errors that are not Kafka's.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { deserialize as v8Deserialize, serialize as v8Serialize } from 'node:v8';
 import {
   Admin,
@@ -50,6 +57,20 @@ import type { SubTopology, Topology, ValueSerde } from './topology.ts';
 const log = logger('streams');
 /** How long a poll waits for records when nothing is waiting to be committed. */
 const IDLE_POLL_MS = 100;
+/** Waits before starting over after a Kafka failure: doubling from the first, up to the last. */
+const RESTART_BACKOFF_MS = { first: 1_000, max: 30_000 };
+
+/**
+ * Whether starting over can help: Kafka failed (unreachable, timed out, a transaction it could not
+ * complete), and not because another instance took this one's transactional id (fenced: this is a zombie).
+ */
+function recoverable(error: unknown): boolean {
+  return (
+    error instanceof EncoreError &&
+    error.code === ErrorCodes.KAFKA_FAILED &&
+    !/fenced|old epoch/i.test(error.message)
+  );
+}
 
 /** What a running application reports, e.g. to a supervisor, a progress display or a test. */
 export interface CommitReport {
@@ -162,10 +183,45 @@ export class KafkaStreams {
 
   /**
    * Creates internal topics, checks co-partitioning, then processes until `signal` aborts; on the way out it
-   * commits what it processed.
+   * commits what it processed. A Kafka failure starts the processing over (see the top of this file).
    */
   async run(signal: AbortSignal, listener: StreamsListener = {}): Promise<void> {
     await this.prepareTopics();
+    const unregister = registerRuntime(this.runtimeState());
+    let failures = 0;
+    try {
+      while (!signal.aborted) {
+        let committed = false;
+        try {
+          await this.session(signal, {
+            ...listener,
+            onCommit: (report) => {
+              committed = true;
+              listener.onCommit?.(report);
+            },
+          });
+          return;
+        } catch (error) {
+          if (signal.aborted || !recoverable(error)) throw error;
+          failures = committed ? 1 : failures + 1;
+          const waitMs = Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.first * 2 ** (failures - 1));
+          log.warn(
+            { err: (error as Error).message, restartInMs: waitMs },
+            'Kafka failed: uncommitted work dropped; starting over from the committed offsets',
+          );
+          await sleep(waitMs, undefined, { signal }).catch(() => undefined);
+        }
+      }
+    } finally {
+      unregister();
+    }
+  }
+
+  /**
+   * One membership of the group, from connecting to leaving: what a process's lifetime is, without a
+   * failure. Leaves nothing uncommitted behind: what was not committed is dropped, to be redone.
+   */
+  private async session(signal: AbortSignal, listener: StreamsListener): Promise<void> {
     const { streams } = this.config;
     const sourceTopics = this.topology.subtopologies.flatMap((s) => s.sourceTopics);
     const exactlyOnce = streams.guarantee === 'exactly-once';
@@ -184,13 +240,13 @@ export class KafkaStreams {
       sessionTimeoutMs: 10_000,
       fetchWaitMaxMs: streams.fetchWaitMaxMs,
     });
-    await this.producer.connect();
-    if (exactlyOnce) await this.producer.initTransactions();
-    await this.consumer.connect();
-    log.info({ guarantee: streams.guarantee, instance: streams.instanceId }, 'streams running');
-    const unregister = registerRuntime(this.runtimeState());
+    const { producer, consumer } = this;
     let processed = 0;
     try {
+      await producer.connect();
+      if (exactlyOnce) await producer.initTransactions();
+      await consumer.connect();
+      log.info({ guarantee: streams.guarantee, instance: streams.instanceId }, 'streams running');
       while (!signal.aborted) {
         // With work waiting for its commit, the poll waits no longer than until the commit is due: at low
         // rates, outputs would otherwise sit up to the full wait before their transaction commits.
@@ -251,9 +307,16 @@ export class KafkaStreams {
       }
       if (this.uncommitted()) await this.commitNow(signal, listener, processed);
     } finally {
-      unregister();
       for (const task of [...this.tasks.values()]) this.closeTask(task);
-      await Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect()]);
+      this.dropUncommitted();
+      this.gained.length = 0;
+      this.lost.length = 0;
+      this.tableCaughtUp.clear();
+      this.restoring.clear();
+      // An open transaction is left to the next producer with this transactional id (or the broker's
+      // timeout) to abort: aborting it here would wait for a broker that may not answer.
+      this.transactionOpen = false;
+      await Promise.allSettled([consumer.disconnect(), producer.disconnect()]);
       log.info({ instance: streams.instanceId }, 'streams stopped');
     }
   }
@@ -304,18 +367,25 @@ export class KafkaStreams {
     );
   }
 
+  /** Forgets the outputs, dead letters and offsets not committed yet, and the records fetched but not processed. */
+  private dropUncommitted() {
+    this.outputs.length = 0;
+    this.changelogWrites.clear();
+    this.rejected.length = 0;
+    this.offsets.clear();
+    this.forgetFetched();
+    for (const sent of this.sending.splice(0)) sent.catch(() => undefined);
+  }
+
   /** Drops uncommitted work: tasks rebuilt from their changelogs, positions back to the committed offsets. */
   private async discardUncommitted() {
     log.warn(
       { tasks: this.tasks.size },
       'partitions revoked with uncommitted work: rebuilding tasks from changelogs',
     );
-    this.outputs.length = 0;
-    this.changelogWrites.clear();
-    this.rejected.length = 0;
-    this.offsets.clear();
-    this.forgetFetched();
-    await Promise.allSettled(this.sending.splice(0));
+    const sending = [...this.sending];
+    this.dropUncommitted();
+    await Promise.allSettled(sending);
     if (this.transactionOpen) {
       // Its records never become visible; under at-least-once they stay (duplicates are allowed there).
       await this.producer!.abortTransaction();
