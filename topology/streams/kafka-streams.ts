@@ -593,9 +593,13 @@ export class KafkaStreams {
       }
       const key = partitionKey(record.topic, record.partition);
       this.fetchedTo.set(key, record.offset + 1);
+      // A record that will not be processed (undecodable, or a table record restoration applied) has no
+      // event time, and its record timestamp (when it was produced) says nothing about the others': ordered
+      // by it, one malformed event held every event behind it back while the other inputs ran ahead, and
+      // their stream time made those events late. It goes as soon as it is at its queue's head.
       const time =
         decoded.skip || decoded.error
-          ? record.timestamp
+          ? Number.NEGATIVE_INFINITY
           : task.eventTime(record.topic, decoded.value, record.timestamp);
       const queue = this.queues.get(key);
       if (queue) queue.items.push({ decoded, time });
