@@ -389,6 +389,13 @@ export interface ConsumerOptions {
   /** How soon the group gives a silent member's partitions to others (librdkafka's default: 45 s). */
   sessionTimeoutMs?: number;
   /**
+   * How the group shares partitions out. cooperative-sticky (the default) moves only what must move, topic by
+   * topic, so one member may get partition 0 of one topic and another partition 0 of the next. range gives
+   * each member the same partition numbers of every topic (what a task reading co-partitioned topics needs),
+   * and revokes every partition at each rebalance.
+   */
+  assignment?: 'cooperative-sticky' | 'range';
+  /**
    * Longest the broker holds a fetch while it has nothing new (librdkafka's default: 500 ms). Lower means
    * records reach a caught-up consumer sooner, for more idle fetch requests.
    */
@@ -412,6 +419,7 @@ export class Consumer {
     this.topics = options.topics;
     this.options = options;
     const { onAssign, onRevoke } = options;
+    const eager = options.assignment === 'range';
     this.client = new Kafka.KafkaConsumer(
       {
         ...baseConfig(config, clientId),
@@ -422,7 +430,7 @@ export class Consumer {
         // end-of-partition event makes it wait 1 ms instead, so a poll returns as soon as it has drained
         // what was fetched rather than idling up to the timeout.
         'enable.partition.eof': true,
-        'partition.assignment.strategy': 'cooperative-sticky',
+        'partition.assignment.strategy': options.assignment ?? 'cooperative-sticky',
         ...(options.sessionTimeoutMs ? { 'session.timeout.ms': options.sessionTimeoutMs } : {}),
         ...(options.fetchWaitMaxMs !== undefined ? { 'fetch.wait.max.ms': options.fetchWaitMaxMs } : {}),
         ...(onAssign || onRevoke
@@ -434,11 +442,13 @@ export class Consumer {
               ) {
                 const partitions = assignment.map(({ topic, partition }) => ({ topic, partition }));
                 if (error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
-                  this.incrementalAssign(assignment);
+                  if (eager) this.assign(assignment);
+                  else this.incrementalAssign(assignment);
                   onAssign?.(partitions);
                 } else {
                   onRevoke?.(partitions);
-                  this.incrementalUnassign(assignment);
+                  if (eager) this.unassign();
+                  else this.incrementalUnassign(assignment);
                 }
               },
             }

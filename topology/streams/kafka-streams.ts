@@ -236,6 +236,10 @@ export class KafkaStreams {
       onRevoke: (partitions) => this.lost.push(...partitions),
       onPartitionEnd: ({ topic, partition, offset }) =>
         this.endOffsets.set(partitionKey(topic, partition), offset),
+      // A task's input partitions (partition p of each of its co-partitioned topics) must all be on one
+      // instance: range shares out the same partition numbers of every topic; cooperative-sticky shares
+      // topics out one by one, and with a second instance gave it whole topics of every task.
+      assignment: 'range',
       // A crashed instance's partitions move to the others within 10 s instead of librdkafka's 45 s.
       sessionTimeoutMs: 10_000,
       fetchWaitMaxMs: streams.fetchWaitMaxMs,
