@@ -179,9 +179,11 @@ function connectAttempt(
       clearInterval(poller);
       events.off('event.error', onError);
     };
+    let refused = false;
     const onError = (error: Kafka.LibrdKafkaError) => {
       const failure = SECURITY_FAILURES.get(error.message);
       if (!failure) return;
+      refused = true;
       settle();
       reject(securityError(config, failure));
     };
@@ -189,6 +191,9 @@ function connectAttempt(
     client.connect({ timeout: timeoutMs }, (error) => {
       settle();
       if (error) reject(kafkaError(action, error));
+      // librdkafka kept trying and a later login worked (credentials set meanwhile), but the caller has been
+      // told the connect failed and will not close the client: it would keep the process alive.
+      else if (refused) client.disconnect();
       else resolve();
     });
   });
