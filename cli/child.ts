@@ -12,13 +12,24 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** Config keys as dotted paths (`streams.instanceId`) with their values for the child. */
 export type ChildSettings = Record<string, string | number>;
 
-export function spawnEncore(command: 'run' | 'collect', settings: ChildSettings): ChildProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(settings)) env[envName(key.split('.'))] = String(value);
+/** Settings as the ENCORE_* variables that carry them. */
+export function settingsEnv(settings: ChildSettings): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(settings).map(([key, value]) => [envName(key.split('.')), String(value)]),
+  );
+}
+
+/** `output: 'pipe'` hands the child's stdout and stderr to the caller instead of this process's. */
+export function spawnEncore(
+  command: 'run' | 'collect',
+  settings: ChildSettings,
+  options: { output?: 'inherit' | 'pipe' } = {},
+): ChildProcess {
+  const output = options.output ?? 'inherit';
   return spawn(process.execPath, ['cli/encore.ts', command], {
     cwd: root,
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...settingsEnv(settings) },
+    stdio: ['ignore', output, output],
   });
 }
 

@@ -3,7 +3,7 @@
  * SCRAM and the stack's CA, ClickHouse with the job user's password, each password read from its file.
  */
 import type { ChildSettings } from '../../cli/child.ts';
-import { type Config, envName } from '../../core/config.ts';
+import type { Config } from '../../core/config.ts';
 import { clickhouseSecrets, JOB_USER, kafkaSecrets } from '../../stack/secrets.ts';
 import { stackContext } from '../../stack/stack.ts';
 
@@ -18,11 +18,4 @@ export function stackJobUser(config: Config): ChildSettings {
     'clickhouse.username': JOB_USER,
     'clickhouse.passwordFile': clickhouseSecrets(dataDir).jobPasswordFile,
   };
-}
-
-/** Settings as the ENCORE_* variables that carry them. */
-export function settingsEnv(settings: ChildSettings): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(settings).map(([key, value]) => [envName(key.split('.')), String(value)]),
-  );
 }

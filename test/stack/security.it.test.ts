@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { settingsEnv } from '../../cli/child.ts';
 import { ClickHouse } from '../../clients/clickhouse.ts';
 import { Admin, Consumer, Producer } from '../../clients/kafka.ts';
 import { type Config, endpoints, loadConfig } from '../../core/config.ts';
@@ -14,7 +15,7 @@ import { clickhouseSecrets, kafkaSecrets } from '../../stack/secrets.ts';
 import { stackContext, up } from '../../stack/stack.ts';
 import { isolatedConfig } from '../helpers/env.ts';
 import { readTopic } from '../helpers/kafka.ts';
-import { settingsEnv, stackJobUser } from '../helpers/security.ts';
+import { stackJobUser } from '../helpers/security.ts';
 
 const plain = loadConfig();
 const config = isolatedConfig('security', { env: { ...process.env, ...settingsEnv(stackJobUser(plain)) } });

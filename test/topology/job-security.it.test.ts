@@ -6,14 +6,13 @@
  * contains a password.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { type ChildSettings, exited } from '../../cli/child.ts';
+import { type ChildSettings, exited, settingsEnv, spawnEncore } from '../../cli/child.ts';
 import { ClickHouse } from '../../clients/clickhouse.ts';
 import { Admin } from '../../clients/kafka.ts';
 import { loadConfig } from '../../core/config.ts';
@@ -23,9 +22,8 @@ import { topics, valueSubject } from '../../schemas/topics.ts';
 import { isolatedConfig } from '../helpers/env.ts';
 import { listeningEvent } from '../helpers/events.ts';
 import { produce, readTopic } from '../helpers/kafka.ts';
-import { settingsEnv, stackJobUser } from '../helpers/security.ts';
+import { stackJobUser } from '../helpers/security.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const plain = loadConfig();
 const secure = stackJobUser(plain);
 const config = isolatedConfig('job-security', { env: { ...process.env, ...settingsEnv(secure) } });
@@ -61,11 +59,7 @@ function startJob(overrides: ChildSettings = {}): Job {
     'serving.push': 'off',
     ...overrides,
   };
-  const child = spawn(process.execPath, ['cli/encore.ts', 'run'], {
-    cwd: root,
-    env: { ...process.env, ...settingsEnv(settings) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnEncore('run', settings, { output: 'pipe' });
   const chunks: Buffer[] = [];
   child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => chunks.push(chunk));
