@@ -111,7 +111,7 @@ export interface PaceOptions extends ProduceOptions {
  * once all of them are acknowledged; rejects with the first failed delivery.
  */
 export async function producePaced(
-  producer: Producer,
+  producer: Pick<Producer, 'send'>,
   records: Iterable<OutgoingRecord> | AsyncIterable<OutgoingRecord>,
   options: PaceOptions = {},
 ): Promise<number> {
