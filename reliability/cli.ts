@@ -88,11 +88,14 @@ program
     const reports: ScenarioReport[] = [];
     for (const fault of options.faults) {
       const events = fault === 'sigkill' ? options.events : options.faultEvents;
-      const bars = new cliProgress.MultiBar(
-        { format: `  ${fault.padEnd(20)} {phase} {bar} {value}/{total} {extra}`, hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      );
-      const driver = bars.create(events, 0, { phase: 'expected', extra: '' });
+      // Bars only on a terminal (cli-progress draws nothing useful into a file); the summary line below always.
+      const bars = process.stderr.isTTY
+        ? new cliProgress.MultiBar(
+            { format: `  ${fault.padEnd(20)} {phase} {bar} {value}/{total} {extra}`, hideCursor: true },
+            cliProgress.Presets.shades_classic,
+          )
+        : undefined;
+      const driver = bars?.create(events, 0, { phase: 'expected', extra: '' });
       let traffic: cliProgress.SingleBar | undefined;
       const report = await runScenario(base, {
         faults: [fault],
@@ -115,14 +118,14 @@ program
         jobLogLevel: 'warn',
         keep: options.keep,
         // The driver counts every input; the bar shows the events' share of them, roughly.
-        onDriverProgress: (inputs) => driver.update(Math.min(events, inputs)),
+        onDriverProgress: (inputs) => driver?.update(Math.min(events, inputs)),
         onProgress: (progress) => {
-          traffic ??= bars.create(events, 0, { phase: 'live    ', extra: '' });
-          traffic.update(progress.events, {
+          traffic ??= bars?.create(events, 0, { phase: 'live    ', extra: '' });
+          traffic?.update(progress.events, {
             extra: `recommendations ${progress.recommendationsRead} · dead letters ${progress.deadLetters}`,
           });
         },
-      }).finally(() => bars.stop());
+      }).finally(() => bars?.stop());
       reports.push(report);
       const [struck] = report.faults;
       console.log(
