@@ -15,8 +15,6 @@ import { topicSerde, topics } from '../schemas/topics.ts';
 
 export interface LatencyWatcher {
   url: string;
-  /** Events read so far (every accepted event, whether or not it triggered anything). */
-  events(): number;
   recommendations(): number;
   /** Recommendations by path (MODEL, CACHE, ...). */
   paths(): Record<string, number>;
@@ -48,7 +46,6 @@ export async function watchLatency(config: Config): Promise<LatencyWatcher> {
   const waiting = new Map<string, number>();
   const samples: [number, number][] = [];
   const paths: Record<string, number> = {};
-  let events = 0;
   let recommendations = 0;
   const stop = new AbortController();
 
@@ -56,7 +53,6 @@ export async function watchLatency(config: Config): Promise<LatencyWatcher> {
     while (!stop.signal.aborted) {
       for (const record of await eventReader.poll(5000, 200)) {
         const event = await eventSerde.deserialize(record.value);
-        events++;
         const readable = waiting.get(event.eventId);
         if (readable === undefined) producedAt.set(event.eventId, record.timestamp);
         else {
@@ -104,7 +100,6 @@ export async function watchLatency(config: Config): Promise<LatencyWatcher> {
 
   return {
     url: `http://127.0.0.1:${port}/samples`,
-    events: () => events,
     recommendations: () => recommendations,
     paths: () => ({ ...paths }),
     samples: () => samples,
