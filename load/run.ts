@@ -279,12 +279,23 @@ function* take<T>(items: Iterable<T>, count: number): Generator<T> {
   }
 }
 
-function report(name: string, command: string, results: LoadResult[], extraTargets: object[] = []) {
+/** The machine, with its load average before the runs (other work on it skews every figure). */
+function machine(): string {
   const load = loadavg().map((l) => Math.round(l * 100) / 100);
+  return `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; load average before ${load.join(' ')}`;
+}
+
+function report(
+  name: string,
+  command: string,
+  machine: string,
+  results: LoadResult[],
+  extraTargets: object[] = [],
+) {
   return {
     name,
     command,
-    machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; load average ${load.join(' ')}`,
+    machine,
     date: new Date().toISOString().slice(0, 10),
     results,
     targets: [
@@ -338,13 +349,14 @@ function describe(r: LoadResult): string {
 export async function benchLoad(config: Config, options: LoadOptions): Promise<void> {
   const k6 = await ensureK6(config);
   await up(config);
+  const before = machine();
   for (const rate of options.rates) {
     const result = await loadRun(runConfig(config, rate), k6, rate, options);
     console.log(describe(result));
     await write(
       options,
       `load-${rate}`,
-      report(`load-${rate}`, commandLine(options, `--rates ${rate}`), [result]),
+      report(`load-${rate}`, commandLine(options, `--rates ${rate}`), before, [result]),
     );
   }
   if (options.findMax) {
@@ -361,7 +373,7 @@ export async function benchLoad(config: Config, options: LoadOptions): Promise<v
     await write(
       options,
       'load-max',
-      report('load-max', commandLine(options, `--find-max ${from}:${to}:${step}`), steps, [
+      report('load-max', commandLine(options, `--find-max ${from}:${to}:${step}`), before, steps, [
         {
           metric: 'maximum sustained events/s (highest step sustained)',
           goal: '>= 5000',
