@@ -57,7 +57,12 @@ program
   .option('--events <n>', 'valid events of the SIGKILL run', positiveInt('events'), 1_000_000)
   .option('--fault-events <n>', 'valid events of each other run', positiveInt('fault-events'), 200_000)
   .option('--kills <n>', 'SIGKILLs of the job', positiveInt('kills'), 20)
-  .option('--rate <n>', 'inputs per second (the job must keep up with it, with room)', positiveInt('rate'), 500)
+  .option(
+    '--rate <n>',
+    'inputs per second (the job must keep up with it, with room)',
+    positiveInt('rate'),
+    500,
+  )
   .option('--users <n>', 'simulated listeners', positiveInt('users'), 20_000)
   .option('--broker-outage <s>', 'seconds the broker stays down', positiveInt('broker-outage'), 15)
   .option('--clickhouse-outage <s>', 'seconds ClickHouse stays down', positiveInt('clickhouse-outage'), 60)
