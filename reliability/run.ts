@@ -159,8 +159,6 @@ export class LiveRun {
   private readonly frontiers: { at: number; eventTime: number }[] = [];
   private readonly waiters: { events: number; resolve: () => void }[] = [];
   private trafficOver = false;
-  /** Valid events past `at` wait for `open` (see `holdTrafficAt`). */
-  private gate: { at: number; open: Promise<void> } | undefined;
   /** ClickHouse was found to hold every expected event and scoring point before this event time. */
   private clickhouseComplete = Number.NEGATIVE_INFINITY;
 
@@ -225,21 +223,6 @@ export class LiveRun {
   /** Whether the plan's traffic is still being produced. */
   get trafficFlowing(): boolean {
     return !this.trafficOver;
-  }
-
-  /**
-   * Valid events past the first `events` wait until the returned function is called, while the pace goes on
-   * from where it stopped: a fault's share of the traffic lasts until the fault is done, so a slow machine
-   * cannot push the faults after it past the end of the traffic.
-   */
-  holdTrafficAt(events: number): () => void {
-    let release = () => {};
-    const open = new Promise<void>((resolve) => (release = resolve));
-    this.gate = { at: events, open };
-    return () => {
-      this.gate = undefined;
-      release();
-    };
   }
 
   /** Valid events handed to the producer so far. */
@@ -315,7 +298,6 @@ export class LiveRun {
     try {
       await producePaced({ send: (records) => this.send(records) }, this.records(onProgress), {
         rate: this.options.rate,
-        hold: () => (this.gate && this.eventsQueued >= this.gate.at ? this.gate.open : undefined),
       });
     } finally {
       // The plan may hold fewer events than a fault waits for: the end of the traffic is as far as it gets.

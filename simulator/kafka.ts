@@ -102,8 +102,6 @@ export async function produceTables(
 export interface PaceOptions extends ProduceOptions {
   /** Paced, the records due are handed over every tick; default 20 ms. */
   tickMs?: number;
-  /** Asked after every tick: a promise to wait for before the next records (everything due so far is sent). */
-  hold?: () => Promise<void> | undefined;
 }
 
 /**
@@ -122,7 +120,7 @@ export async function producePaced(
   const tickMs = options.tickMs ?? 20;
   const iterator =
     Symbol.asyncIterator in records ? records[Symbol.asyncIterator]() : records[Symbol.iterator]();
-  let began = Date.now();
+  const began = Date.now();
   let queued = 0;
   let exhausted = false;
   let failure: Error | undefined;
@@ -130,13 +128,6 @@ export async function producePaced(
   let acknowledged: Promise<void> = Promise.resolve();
   while (!exhausted && queued < limit && !signal?.aborted) {
     if (failure) throw failure;
-    if (rate) {
-      // A source that waited (or a stalled loop) is not made up for in a burst: past two ticks behind, the
-      // schedule moves on, so the rate holds and the run lasts longer instead.
-      const behind = ((Date.now() - began) / 1000) * rate - queued;
-      const slack = (2 * rate * tickMs) / 1000;
-      if (behind > slack) began += ((behind - slack) / rate) * 1000;
-    }
     const due = rate ? Math.min(limit, Math.floor(((Date.now() - began) / 1000) * rate)) : queued + BATCH;
     const batch: OutgoingRecord[] = [];
     while (queued + batch.length < Math.min(due, limit)) {
@@ -160,7 +151,6 @@ export async function producePaced(
       if (!rate) await acknowledged;
     }
     if (rate) await sleep(tickMs);
-    await options.hold?.();
   }
   await acknowledged;
   if (failure) throw failure;
