@@ -141,7 +141,7 @@ program
     const command = `bin/encore reliability ${process.argv.slice(2).join(' ')}`.trim();
     await writeResults(
       reports,
-      { command, began, durationMs: Date.now() - began.getTime(), machine: described },
+      { command, began: began.toISOString(), durationMs: Date.now() - began.getTime(), machine: described },
       { json: options.output, doc: options.doc },
     );
     console.log(`wrote ${options.output} and the table in ${options.doc}`);
