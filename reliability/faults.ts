@@ -1,8 +1,10 @@
 /**
  * The faults of issue 7, injected into a LiveRun while its traffic flows. A fault that strikes the servers
  * or the job (kills, outages, a second instance) does so within its window of the events, at seeded random
- * points or at fixed shares of the window, and measures the catch-up after each time it ends; several such
- * faults in one run take turns, each in its own window. Two faults are in the plan instead and span the
+ * points or at fixed shares of the window decided before the traffic starts, and measures the catch-up
+ * after each time it ends. The traffic waits at each such point until the fault has struck there, so every
+ * fault strikes under load however long the recoveries before it took on a busy machine. Several such faults
+ * in one run take turns, each in its own window. Two faults are in the plan instead and span the
  * whole run: malformed records mixed into the events, and a producer moving to version 2 of the event
  * schema halfway.
  */
@@ -69,20 +71,34 @@ export interface Fault {
   kind: 'plan' | 'strike';
   /** What the plan needs for this fault, beyond plain traffic. */
   plan(options: Pick<PlanOptions, 'events'>): Partial<PlanOptions>;
-  inject(run: LiveRun, window: Window, random: Random): Promise<FaultOutcome>;
+  /**
+   * Where in its window it strikes (events sent), decided before the traffic starts: the traffic waits at
+   * each point until the fault has struck there (LiveRun.waitAt), so it is under load whatever came before.
+   */
+  strikesAt(window: Window, random: Random): number[];
+  /** Strikes at `points` (from strikesAt), letting the traffic on at each (LiveRun.go). */
+  inject(run: LiveRun, points: readonly number[]): Promise<FaultOutcome>;
 }
 
 const component = (name: string) => COMPONENTS.find((c) => c.name === name)!;
 
-/** A fault meant to strike under load that came after the traffic: the run was sized wrong, so it fails. */
-const afterTraffic = (run: LiveRun, what: string) =>
-  run.trafficFlowing
-    ? []
-    : [`${what} after the traffic had ended, not under load: use more events or a lower rate`];
+/** The traffic is there at `point` and waits; the fault strikes and lets it on. */
+async function arrive(run: LiveRun, point: number): Promise<void> {
+  await run.reached(point);
+  run.go(point);
+}
 
-/** Stops a server of the stack under load for `outageMs`, starts it again, and measures the catch-up. */
-async function outage(run: LiveRun, window: Window, server: string, outageMs: number): Promise<FaultOutcome> {
-  await run.reached(window.at(0.3));
+/**
+ * Stops a server of the stack under load at `stop` for `outageMs`, starts it again, and measures the
+ * catch-up. The traffic waits at `back` if it gets there first, so the server comes back under load.
+ */
+async function outage(
+  run: LiveRun,
+  [stop, back]: readonly number[],
+  server: string,
+  outageMs: number,
+): Promise<FaultOutcome> {
+  await arrive(run, stop!);
   const stoppedAtEvents = run.eventsSent;
   // The broker is the harness's too: its traffic waits for it (see run.ts).
   const broker = server === 'kafka';
@@ -95,13 +111,13 @@ async function outage(run: LiveRun, window: Window, server: string, outageMs: nu
     await up(run.config, [component(server)]);
     if (broker) await run.resumeTraffic();
   }
-  const problems = afterTraffic(run, `${server} came back`);
+  run.go(back!);
   const catchUp = await run.catchUp();
   return {
     times: 1,
     recoveries: [catchUp],
     details: { stoppedAtEvents, outageMs: catchUp.from - stopped },
-    problems,
+    problems: [],
   };
 }
 
@@ -112,23 +128,22 @@ export function faults(sizes: FaultSizes): Record<FaultName, Fault> {
       title: 'SIGKILL the job at random points, restarted each time',
       kind: 'strike',
       plan: () => ({}),
-      async inject(run, window, random) {
-        const points = Array.from({ length: sizes.kills }, () => window.at(random.between(0.05, 0.9))).sort(
-          (a, b) => a - b,
-        );
+      strikesAt: (window, random) =>
+        Array.from({ length: sizes.kills }, () => window.at(random.between(0.05, 0.9))).sort((a, b) => a - b),
+      async inject(run, points) {
         const recoveries: CatchUp[] = [];
         const killedAtEvents: number[] = [];
-        const problems: string[] = [];
         for (const point of points) {
-          // The next kill waits for the previous recovery, so each recovery time is one crash's.
+          // The next kill waits for the previous recovery (the traffic waiting at its point meanwhile), so
+          // each recovery time is one crash's.
           await run.reached(point);
           killedAtEvents.push(run.eventsSent);
           await run.killInstance(1);
           run.startInstance(1);
-          problems.push(...afterTraffic(run, `kill ${killedAtEvents.length} came`));
+          run.go(point);
           recoveries.push(await run.catchUp());
         }
-        return { times: points.length, recoveries, details: { killedAtEvents }, problems };
+        return { times: points.length, recoveries, details: { killedAtEvents }, problems: [] };
       },
     },
     'broker-restart': {
@@ -136,24 +151,26 @@ export function faults(sizes: FaultSizes): Record<FaultName, Fault> {
       title: 'Kafka broker stopped and restarted mid-run (the job is not restarted)',
       kind: 'strike',
       plan: () => ({}),
-      inject: (run, window) => outage(run, window, 'kafka', sizes.brokerOutageMs),
+      strikesAt: (window) => [window.at(0.3), window.at(0.9)],
+      inject: (run, points) => outage(run, points, 'kafka', sizes.brokerOutageMs),
     },
     'instance-join-leave': {
       name: 'instance-join-leave',
       title: 'A second job instance joins, then leaves, under load',
       kind: 'strike',
       plan: () => ({}),
-      async inject(run, window) {
-        await run.reached(window.at(0.1));
+      strikesAt: (window) => [window.at(0.1), window.at(0.6)],
+      async inject(run, [join, leave]) {
+        await arrive(run, join!);
         const started = Date.now();
         run.startInstance(2);
         // The disruption is the rebalance, once the new instance is up: measured from its first task.
         await run.untilInstanceHasTasks(2);
         const joinedAfterMs = Date.now() - started;
         const joined = await run.catchUp();
-        await run.reached(window.at(0.6));
+        await arrive(run, leave!);
         await run.stopInstance(2);
-        const problems = afterTraffic(run, 'the second instance left');
+        const problems: string[] = [];
         const left = await run.catchUp();
         const tasks = await run.operatorMetric('encore_streams_active_tasks');
         const restored = await run.operatorMetric('encore_streams_restored_records_total');
@@ -173,7 +190,8 @@ export function faults(sizes: FaultSizes): Record<FaultName, Fault> {
       title: 'ClickHouse stopped under load, then started',
       kind: 'strike',
       plan: () => ({}),
-      inject: (run, window) => outage(run, window, 'clickhouse', sizes.clickhouseOutageMs),
+      strikesAt: (window) => [window.at(0.3), window.at(0.9)],
+      inject: (run, points) => outage(run, points, 'clickhouse', sizes.clickhouseOutageMs),
     },
     'malformed-inputs': {
       name: 'malformed-inputs',
@@ -181,6 +199,7 @@ export function faults(sizes: FaultSizes): Record<FaultName, Fault> {
         'Malformed records mixed into valid traffic (garbage, empty, unknown schema id, truncated Avro, absurd values)',
       kind: 'plan',
       plan: () => ({ malformed: sizes.malformed }),
+      strikesAt: () => [],
       async inject(run) {
         await run.reached(run.plan.options.events);
         const kinds: Record<string, number> = {};
@@ -193,6 +212,7 @@ export function faults(sizes: FaultSizes): Record<FaultName, Fault> {
       title: 'The producer moves to v2 of the event schema (an added optional field) mid-run',
       kind: 'plan',
       plan: (options) => ({ v2From: Math.floor(options.events / 2) }),
+      strikesAt: () => [],
       async inject(run) {
         const { events, v2From } = run.plan.options;
         await run.reached(events);

@@ -158,6 +158,8 @@ export class LiveRun {
    */
   private readonly frontiers: { at: number; eventTime: number }[] = [];
   private readonly waiters: { events: number; resolve: () => void }[] = [];
+  /** Points (events sent) the traffic waits at until a fault has struck there: see `waitAt`. */
+  private readonly barriers = new Map<number, { lifted: Promise<void>; lift: () => void }>();
   private trafficOver = false;
   /** ClickHouse was found to hold every expected event and scoring point before this event time. */
   private clickhouseComplete = Number.NEGATIVE_INFINITY;
@@ -220,14 +222,26 @@ export class LiveRun {
     return run;
   }
 
-  /** Whether the plan's traffic is still being produced. */
-  get trafficFlowing(): boolean {
-    return !this.trafficOver;
-  }
-
   /** Valid events handed to the producer so far. */
   get eventsSent(): number {
     return this.eventsQueued;
+  }
+
+  /**
+   * Makes the traffic stop after `events` valid events until `go(events)`: a fault decides where it strikes
+   * before the traffic starts, so that however long the faults before it take (a slow recovery on a busy
+   * machine), the traffic has not ended when it strikes. The pace resumes where it stopped, without a burst.
+   */
+  waitAt(events: number): void {
+    let lift = () => {};
+    const lifted = new Promise<void>((resolve) => (lift = resolve));
+    this.barriers.set(events, { lifted, lift });
+  }
+
+  /** Lets the traffic on past `events` (see `waitAt`); nothing if it was not told to wait there. */
+  go(events: number): void {
+    this.barriers.get(events)?.lift();
+    this.barriers.delete(events);
   }
 
   /** Resolves once `events` valid events have been handed to the producer. */
@@ -298,6 +312,7 @@ export class LiveRun {
     try {
       await producePaced({ send: (records) => this.send(records) }, this.records(onProgress), {
         rate: this.options.rate,
+        pauseBefore: () => this.barriers.get(this.eventsQueued)?.lifted,
       });
     } finally {
       // The plan may hold fewer events than a fault waits for: the end of the traffic is as far as it gets.

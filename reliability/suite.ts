@@ -7,7 +7,7 @@
 import type { Config } from '../core/config.ts';
 import { quantile } from '../core/quantile.ts';
 import { mixSeed, Random } from '../simulator/random.ts';
-import { type FaultName, type FaultOutcome, type FaultSizes, faults, Window } from './faults.ts';
+import { type Fault, type FaultName, type FaultOutcome, type FaultSizes, faults, Window } from './faults.ts';
 import { Plan, type PlanOptions } from './plan.ts';
 import { type CatchUp, LiveRun, type Progress, type RunOptions, type Verdict } from './run.ts';
 
@@ -91,28 +91,37 @@ export async function runScenario(base: Config, options: ScenarioOptions): Promi
   try {
     const began = Date.now();
     const random = new Random(mixSeed(options.plan.seed, FAULT_SEED));
-    const strikes = chosen.filter((fault) => fault.kind === 'strike');
     const { events } = options.plan;
-    /** The faults that strike take turns, each in its share of the events. */
-    const inTurn = async () => {
-      const outcomes = new Map<FaultName, FaultOutcome>();
-      for (const [i, fault] of strikes.entries()) {
-        const window = new Window((events * i) / strikes.length, (events * (i + 1)) / strikes.length);
-        outcomes.set(fault.name, await fault.inject(run, window, random));
+    // The faults that strike take turns, each in its share of the events; those in the plan span the run.
+    const strikes = chosen.filter((fault) => fault.kind === 'strike');
+    const points = new Map(
+      chosen.map((fault) => {
+        const i = strikes.indexOf(fault);
+        const window =
+          i < 0
+            ? new Window(0, events)
+            : new Window((events * i) / strikes.length, (events * (i + 1)) / strikes.length);
+        return [fault, fault.strikesAt(window, random)] as const;
+      }),
+    );
+    for (const point of [...points.values()].flat()) run.waitAt(point);
+    const strike = async (fault: Fault) => {
+      try {
+        return [fault.name, await fault.inject(run, points.get(fault)!)] as const;
+      } finally {
+        // A fault that failed half-way must not leave the traffic waiting.
+        for (const point of points.get(fault)!) run.go(point);
       }
+    };
+    const inTurn = async () => {
+      const outcomes: (readonly [FaultName, FaultOutcome])[] = [];
+      for (const fault of strikes) outcomes.push(await strike(fault));
       return outcomes;
     };
-    const whole = new Window(0, events);
     const [, struck, planned] = await Promise.all([
       run.sendTraffic(options.onProgress),
       inTurn(),
-      Promise.all(
-        chosen
-          .filter((fault) => fault.kind === 'plan')
-          .map(async (fault) => {
-            return [fault.name, await fault.inject(run, whole, random)] as const;
-          }),
-      ),
+      Promise.all(chosen.filter((fault) => fault.kind === 'plan').map(strike)),
     ]);
     const outcomes = new Map([...struck, ...planned]);
     const { finalCatchUp, verdict } = await run.finish();

@@ -102,6 +102,11 @@ export async function produceTables(
 export interface PaceOptions extends ProduceOptions {
   /** Paced, the records due are handed over every tick; default 20 ms. */
   tickMs?: number;
+  /**
+   * Asked before each record: a promise stops the traffic there until it resolves. What came before goes
+   * out first, and the pace resumes where it stopped, without a burst to make up for the pause.
+   */
+  pauseBefore?: () => Promise<void> | undefined;
 }
 
 /**
@@ -120,17 +125,37 @@ export async function producePaced(
   const tickMs = options.tickMs ?? 20;
   const iterator =
     Symbol.asyncIterator in records ? records[Symbol.asyncIterator]() : records[Symbol.iterator]();
-  const began = Date.now();
+  let began = Date.now();
   let queued = 0;
   let exhausted = false;
   let failure: Error | undefined;
   // Acknowledgements are reported in order: a later batch may finish before an earlier one.
   let acknowledged: Promise<void> = Promise.resolve();
+  const send = (batch: OutgoingRecord[]) => {
+    if (batch.length === 0) return;
+    const sent = producer.send(batch);
+    queued += batch.length;
+    const total = queued;
+    acknowledged = Promise.all([acknowledged, sent]).then(
+      () => onProgress?.(total),
+      (error: Error) => {
+        failure ??= error;
+      },
+    );
+  };
   while (!exhausted && queued < limit && !signal?.aborted) {
     if (failure) throw failure;
     const due = rate ? Math.min(limit, Math.floor(((Date.now() - began) / 1000) * rate)) : queued + BATCH;
-    const batch: OutgoingRecord[] = [];
+    let batch: OutgoingRecord[] = [];
     while (queued + batch.length < Math.min(due, limit)) {
+      const pause = options.pauseBefore?.();
+      if (pause) {
+        send(batch);
+        batch = [];
+        const paused = Date.now();
+        await pause;
+        began += Date.now() - paused;
+      }
       const next = await iterator.next();
       if (next.done) {
         exhausted = true;
@@ -138,19 +163,9 @@ export async function producePaced(
       }
       batch.push(next.value);
     }
-    if (batch.length > 0) {
-      const sent = producer.send(batch);
-      queued += batch.length;
-      const total = queued;
-      acknowledged = Promise.all([acknowledged, sent]).then(
-        () => onProgress?.(total),
-        (error: Error) => {
-          failure ??= error;
-        },
-      );
-      if (!rate) await acknowledged;
-    }
+    send(batch);
     if (rate) await sleep(tickMs);
+    else await acknowledged;
   }
   await acknowledged;
   if (failure) throw failure;
