@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Config } from '../core/config.ts';
 import { EncoreError, ErrorCodes } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
-import { commandExists, ensureCached } from '../stack/install.ts';
+import { commandPath, ensureCached } from '../stack/install.ts';
 
 export const K6_VERSION = 'v1.8.1';
 /** Where the Go toolchain's official tarball installs itself, for machines that have not put it on PATH. */
@@ -19,7 +19,8 @@ const GO_FALLBACK = '/usr/local/go/bin/go';
 const log = logger('k6');
 
 async function goBinary(): Promise<string> {
-  if (await commandExists('go')) return 'go';
+  const onPath = await commandPath('go');
+  if (onPath) return onPath;
   if (existsSync(GO_FALLBACK)) return GO_FALLBACK;
   throw new EncoreError(
     ErrorCodes.STACK_COMPONENT_FAILED,

@@ -13,6 +13,10 @@ import type { Component } from './component.ts';
 import { ensureDebianPackages } from './install.ts';
 import { clickhouseSecrets, ensurePassword, JOB_USER } from './secrets.ts';
 
+/** Debian puts it in /usr/sbin, which a non-root user's PATH lacks there: the daemon is started by path. */
+const serverBinary = () =>
+  ensureDebianPackages('clickhouse', 'clickhouse-server', ['clickhouse-server', 'clickhouse-client']);
+
 const xml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -43,7 +47,7 @@ export const clickhouse: Component = {
   ],
 
   async install() {
-    await ensureDebianPackages('clickhouse', 'clickhouse-server', ['clickhouse-server', 'clickhouse-client']);
+    await serverBinary();
   },
 
   async prepare(ctx, home) {
@@ -109,7 +113,7 @@ export const clickhouse: Component = {
       { mode: 0o600 },
     );
     chmodSync(jobUserFile, 0o600);
-    return { command: 'clickhouse-server', args: [`--config-file=${configFile}`], cwd: home };
+    return { command: await serverBinary(), args: [`--config-file=${configFile}`], cwd: home };
   },
 
   async healthy(ctx) {

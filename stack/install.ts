@@ -27,18 +27,30 @@ export async function run(command: string, args: string[], options: { cwd?: stri
   return `${stdout}${stderr}`;
 }
 
-export async function commandExists(command: string): Promise<boolean> {
+/** Where Debian puts servers: not on a non-root user's PATH there. */
+const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** Where `command` is: on PATH, or in the system directories; undefined when nowhere. */
+export async function commandPath(command: string): Promise<string | undefined> {
+  const PATH = [process.env.PATH ?? '', ...SYSTEM_DIRS].join(':');
   try {
-    await exec('sh', ['-c', `command -v ${command}`]);
-    return true;
+    const { stdout } = await exec('/bin/sh', ['-c', `command -v ${command}`], {
+      env: { ...process.env, PATH },
+    });
+    return stdout.trim() || undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** Installs Debian packages when `probe` (a command) is missing. */
-export async function ensureDebianPackages(component: ComponentName, probe: string, packages: string[]) {
-  if (await commandExists(probe)) return;
+/** Installs Debian packages when `probe` (a command) is missing; returns where `probe` is. */
+export async function ensureDebianPackages(
+  component: ComponentName,
+  probe: string,
+  packages: string[],
+): Promise<string> {
+  const found = await commandPath(probe);
+  if (found) return found;
   if (process.getuid?.() !== 0) {
     throw componentError(
       component,
@@ -55,6 +67,10 @@ export async function ensureDebianPackages(component: ComponentName, probe: stri
       error,
     );
   }
+  const installed = await commandPath(probe);
+  if (!installed)
+    throw componentError(component, `${probe} is not there after apt-get install ${packages.join(' ')}`);
+  return installed;
 }
 
 /**
@@ -74,9 +90,9 @@ export async function ensureCached(target: string, fill: (tmp: string) => Promis
 }
 
 export async function maven(component: ComponentName, args: string[]): Promise<void> {
-  await ensureDebianPackages(component, 'mvn', ['maven']);
+  const mvn = await ensureDebianPackages(component, 'mvn', ['maven']);
   try {
-    await run('mvn', ['-B', '-q', ...args]);
+    await run(mvn, ['-B', '-q', ...args]);
   } catch (error) {
     throw componentError(
       component,
