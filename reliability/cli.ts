@@ -90,6 +90,7 @@ program
     await up(base);
     const began = new Date();
     const described = machine();
+    const command = `bin/encore reliability ${process.argv.slice(2).join(' ')}`.trim();
     const reports: ScenarioReport[] = [];
     for (const fault of options.faults) {
       const events = fault === 'sigkill' ? options.events : options.faultEvents;
@@ -137,14 +138,14 @@ program
         `${fault}: ${struck!.times} × over ${report.events} events, ${report.lost} lost, ${report.duplicated} duplicated, ` +
           `recovery ${recoveryCell(struck!)}${report.passed ? '' : ` — FAILED: ${report.problems.join('; ')}`}`,
       );
+      // Written after every fault: a run of an hour that stops half-way keeps what it measured.
+      await writeResults(
+        reports,
+        { command, began: began.toISOString(), durationMs: Date.now() - began.getTime(), machine: described },
+        { json: options.output, doc: options.doc },
+      );
+      console.log(`wrote ${options.output} and the table in ${options.doc}`);
     }
-    const command = `bin/encore reliability ${process.argv.slice(2).join(' ')}`.trim();
-    await writeResults(
-      reports,
-      { command, began: began.toISOString(), durationMs: Date.now() - began.getTime(), machine: described },
-      { json: options.output, doc: options.doc },
-    );
-    console.log(`wrote ${options.output} and the table in ${options.doc}`);
     if (reports.some((r) => !r.passed)) process.exitCode = 1;
   });
 
