@@ -45,6 +45,11 @@ export function recoveryCell(report: FaultReport): string {
   return `${times}${failed}`;
 }
 
+/** The commands the results came from, once each. */
+const commandsOf = (results: readonly StoredResult[]) => [
+  ...new Map(results.map((r) => [r.run.began, r.run])).values(),
+];
+
 export function table(results: readonly StoredResult[]): string {
   // One fault per run here (the long command's runs), so a run's lost and duplicated are its fault's.
   const rows = results.flatMap((r) =>
@@ -60,7 +65,7 @@ export function table(results: readonly StoredResult[]): string {
       ].join(' | '),
     ),
   );
-  const runs = [...new Map(results.map((r) => [r.run.began, r.run])).values()].map(
+  const runs = commandsOf(results).map(
     (run) =>
       `- \`${run.command}\` on ${run.began.slice(0, 10)}, ${seconds(run.durationMs)} in all; ${run.machine}`,
   );
@@ -85,9 +90,34 @@ export function table(results: readonly StoredResult[]): string {
 async function earlierResults(file: string): Promise<StoredResult[]> {
   try {
     return (JSON.parse(await readFile(file, 'utf8')) as { results: StoredResult[] }).results;
-  } catch {
-    return [];
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
   }
+}
+
+/**
+ * The results file in the shape of ../shared/benchmarks.md: the commands and machines behind its rows, the
+ * latest date, and a target per fault (nothing lost or duplicated), computed from what was counted.
+ */
+function resultsFile(results: readonly StoredResult[]) {
+  const runs = commandsOf(results);
+  return {
+    name: 'reliability',
+    command: runs.map((run) => run.command).join('; '),
+    machine: [...new Set(runs.map((run) => run.machine))].join('; '),
+    date: runs
+      .map((run) => run.began.slice(0, 10))
+      .sort()
+      .at(-1),
+    results,
+    targets: results.map((r) => ({
+      metric: `${r.faults.map((f) => f.fault).join(' + ')}: outputs lost + duplicated`,
+      goal: '= 0',
+      value: r.lost + r.duplicated,
+      met: r.lost + r.duplicated === 0,
+    })),
+  };
 }
 
 /** Writes the JSON and replaces the table in the document (which must have the markers). */
@@ -107,6 +137,6 @@ export async function writeResults(
     ...(await earlierResults(files.json)).filter((r) => !r.faults.some((f) => rerun.has(f.fault))),
     ...reports.map((r) => ({ ...r, run: meta })),
   ].sort((a, b) => order(a) - order(b));
-  await writeFile(files.json, `${JSON.stringify({ name: 'reliability', results }, null, 2)}\n`);
+  await writeFile(files.json, `${JSON.stringify(resultsFile(results), null, 2)}\n`);
   await writeFile(files.doc, doc.slice(0, start) + table(results) + doc.slice(end + TABLE_END.length));
 }
