@@ -6,7 +6,7 @@
  *   encore bench ann [--sizes N,N ...]                ANN retrieval: usearch vs hnswlib-node vs exact (no stack)
  *   encore bench serving [--rates N,N --seconds N]    end-to-end recommendation latency, exactly-once
  *   encore bench udf [--batches N,N]                  inference UDF latency by batch size, user tower + ANN (no stack)
- *   encore bench load [--rates N,N --find-max A:B:S]  k6 through the HTTP collector, end-to-end latency under load
+ *   encore bench load [--rates N,N --find-max A:B:S]  vegeta through the HTTP collector, end-to-end latency under load
  */
 import { config, newProgram, positiveInt, runProgram } from '../cli/options.ts';
 import { benchLoad } from '../load/run.ts';
@@ -140,7 +140,7 @@ program
 program
   .command('load')
   .description(
-    'k6 posts simulated listening to the HTTP collector at a ramping rate; end-to-end latency, exactly-once',
+    'vegeta posts simulated listening to the HTTP collector at a ramping rate; end-to-end latency, exactly-once',
   )
   .option(
     '--rates <n,n>',
@@ -162,7 +162,7 @@ program
   .option('--hold <s>', 'seconds held at the rate (measured)', positiveInt('hold'), 30)
   .option('--users <n>', 'simulated listeners', positiveInt('users'), 20_000)
   .option('--batch <n>', 'events per HTTP request', positiveInt('batch'), 1)
-  .option('--p99 <ms>', "k6's threshold on the end-to-end p99", positiveInt('p99'), 200)
+  .option('--p99 <ms>', 'threshold on the end-to-end p99: a run over it fails', positiveInt('p99'), 200)
   .option('--commit-interval <ms>', 'streams.commitIntervalMs of the job', positiveInt('commit-interval'), 20)
   .option('--output-dir <dir>', 'where load-<rate>.json and load-max.json go', 'bench/results')
   .action(

@@ -12,7 +12,7 @@
  *     413 {"error": ...}   more than collector.maxBodyBytes or collector.maxEvents
  *   GET /health           200 once Kafka and the registry answered
  *
- * It also makes load testable with plain k6 over HTTP (see docs/STACK.md: k6 with Kafka cannot be built here).
+ * It is also what the load tests drive, with vegeta over HTTP (see load/README.md).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Counter, Histogram } from 'prom-client';

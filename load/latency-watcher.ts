@@ -1,20 +1,16 @@
 /**
- * The end-to-end latency of a load run, as k6 reads it: from each listening event's produce time (its Kafka
+ * The end-to-end latency of a load run: from each listening event's produce time (its Kafka
  * record timestamp, stamped by the collector's producer) to the moment the recommendation it triggered is
  * readable under read_committed. Two consumers: the events (for their produce times, by event id) and the
  * recommendations (by trigger event id); whichever arrives second makes the sample.
- *
- *   GET /samples?after=N   {"next": M, "samples": [[producedAtMs, latencyMs], ...]}   samples N..M-1
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { Consumer } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import { topicSerde, topics } from '../schemas/topics.ts';
 
 export interface LatencyWatcher {
-  url: string;
   recommendations(): number;
   /** Recommendations by path (MODEL, CACHE, ...). */
   paths(): Record<string, number>;
@@ -82,31 +78,13 @@ export async function watchLatency(config: Config): Promise<LatencyWatcher> {
   };
   const reading = Promise.all([readEvents(), readRecommendations()]);
 
-  const server: Server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://watcher');
-    if (request.method !== 'GET' || url.pathname !== '/samples') {
-      response.writeHead(404).end();
-      return;
-    }
-    const after = Math.max(0, Number(url.searchParams.get('after') ?? 0) || 0);
-    const next = samples.length;
-    response
-      .writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ next, samples: samples.slice(after, next) }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-
   return {
-    url: `http://127.0.0.1:${port}/samples`,
     recommendations: () => recommendations,
     paths: () => ({ ...paths }),
     samples: () => samples,
     async close() {
       stop.abort();
       await reading;
-      await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([eventReader.disconnect(), recommendationReader.disconnect()]);
       registry.close();
     },

@@ -1,25 +1,23 @@
 /**
- * `encore bench load`: k6 drives simulated listeners through the HTTP event collector at a ramping arrival
- * rate, while the job (exactly-once, the trained models) pushes recommendations. Per rate, on a fresh app
- * id and ClickHouse database:
+ * `encore bench load`: vegeta drives simulated listeners through the HTTP event collector at a ramping
+ * arrival rate, while the job (exactly-once, the trained models) pushes recommendations. Per rate, on a
+ * fresh app id and ClickHouse database:
  *
- *   simulator ──events.jsonl──▶ k6 ──HTTP──▶ encore collect ──Avro──▶ Kafka ──▶ encore run ──▶ recommendations
- *                                 ▲                                                                 │
- *                                 └──────────── latency watcher (read_committed) ◀─────────────────┘
+ *   simulator ──events──▶ vegeta ──HTTP──▶ encore collect ──Avro──▶ Kafka ──▶ encore run ──▶ recommendations
+ *                                                                                                  │
+ *                          latency watcher (read_committed) ◀────────────────────────────────────┘
  *
- * Each of k6, the collector and the job is its own process. End-to-end latency is the watcher's: event
+ * Each of vegeta, the collector and the job is its own process. End-to-end latency is the watcher's: event
  * produced (its record timestamp) → triggered recommendation readable under read_committed. The rate is
- * *sustained* when k6 sent it in full (no dropped iterations, failures under 0.1 %, nothing rejected) and
- * the job had committed every event within CATCH_UP_LIMIT_MS of the last one.
+ * *sustained* when vegeta sent it in full, the collector took every event (failures under 0.1 %, nothing
+ * rejected) and the job had committed every event within CATCH_UP_LIMIT_MS of the last one.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { committedSum } from '../bench/streams/harness.ts';
 import { spawnEncore, stopChild } from '../cli/child.ts';
 import { Consumer } from '../clients/kafka.ts';
@@ -28,16 +26,15 @@ import { EncoreError, ErrorCodes } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import { quantile } from '../core/quantile.ts';
 import { topics } from '../schemas/topics.ts';
-import { writeJsonLines } from '../simulator/files.ts';
 import { produceSimulation, recentSimulation } from '../simulator/kafka.ts';
 import { up } from '../stack/stack.ts';
 import { provision } from '../topology/job.ts';
-import { ensureK6 } from './k6.ts';
 import { watchLatency } from './latency-watcher.ts';
+import { rampAndHold, type Threshold, tally, thresholds } from './traffic.ts';
+import { attack, ensureVegeta, stageRequests } from './vegeta.ts';
 
 const log = logger('load');
-const script = fileURLToPath(new URL('./listening.js', import.meta.url));
-/** Events posted before k6 starts, to know the job is up end to end (its first commit). */
+/** Events posted before the load starts, to know the job is up end to end (its first commit). */
 export const WARMUP_EVENTS = 20;
 const CATCH_UP_LIMIT_MS = 3_000;
 /** How long to wait for a job that fell behind, so its late recommendations still count. */
@@ -50,7 +47,7 @@ export interface LoadRunOptions {
   users: number;
   /** Events per HTTP request. */
   batch: number;
-  /** k6's threshold on the end-to-end p99. */
+  /** The threshold on the end-to-end p99 (ms). */
   p99Ms: number;
   commitIntervalMs: number;
 }
@@ -67,8 +64,11 @@ export interface LoadResult {
   rate_events_per_s: number;
   events_posted: number;
   events_rejected: number;
-  dropped_iterations: number;
-  http_failed_rate: number;
+  /** Requests the load generator planned but could not send in their stage's time. */
+  requests_unsent: number;
+  /** p99 of how late requests left against their pace (ms). */
+  send_lag_p99_ms: number;
+  collector_failed_rate: number;
   collector_p50_ms: number;
   collector_p99_ms: number;
   recommendations: number;
@@ -80,11 +80,8 @@ export interface LoadResult {
   /** From the last event posted to the job having committed every event; null when it did not catch up. */
   catch_up_ms: number | null;
   sustained: boolean;
-  k6_thresholds_passed: boolean;
-}
-
-interface K6Summary {
-  metrics: Record<string, { values: Record<string, number> } | undefined>;
+  thresholds: Threshold[];
+  thresholds_passed: boolean;
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
@@ -109,19 +106,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   }
 }
 
-function runK6(k6: string, env: Record<string, string>): Promise<number> {
-  // Under CI, no progress bar: it would fill the log.
-  const args = ['run', '--no-usage-report', ...(process.env.CI === 'true' ? ['--quiet'] : []), script];
-  return new Promise((resolve, reject) => {
-    const child = spawn(k6, args, {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ...env },
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve(code ?? 1));
-  });
-}
-
 /** A fresh app id and ClickHouse database per run: no run reads another's topics or rows. */
 function runConfig(base: Config, rate: number): Config {
   const suffix = randomUUID().slice(0, 8);
@@ -134,11 +118,11 @@ function runConfig(base: Config, rate: number): Config {
 
 /**
  * One load run on `config`'s app id and database (topics and tables are created): the job and the collector
- * start, k6 ramps to `rate` and holds it, and the run waits for the job to catch up.
+ * start, vegeta ramps to `rate` events/s and holds it, and the run waits for the job to catch up.
  */
 export async function loadRun(
   base: Config,
-  k6: string,
+  vegeta: string,
   rate: number,
   options: LoadRunOptions,
 ): Promise<LoadResult> {
@@ -151,15 +135,20 @@ export async function loadRun(
   await provision(config);
   const simulation = recentSimulation({ seed: 11, users: options.users, songs: 5_000 });
   await produceSimulation(config, simulation, { limit: 0 }); // the catalog and the profiles
-  // The ramp averages half the rate; a fifth more for k6's scheduling slack.
-  const needed = WARMUP_EVENTS + Math.ceil(rate * (options.rampSeconds / 2 + options.holdSeconds) * 1.2);
-  const dir = await mkdtemp(path.join(tmpdir(), 'encore-load-'));
-  const eventsFile = path.join(dir, 'events.jsonl');
-  const written = await writeJsonLines(eventsFile, take(simulation.events, needed));
-  if (written < needed)
+  const stages = rampAndHold(rate / options.batch, options.rampSeconds, options.holdSeconds);
+  const needed = WARMUP_EVENTS + options.batch * stages.reduce((sum, stage) => sum + stageRequests(stage), 0);
+  // The simulator's events in time order, as the JSON the collector takes: each listener's events are sent
+  // in their order (bar the overlap of requests in flight, which the job's grace absorbs).
+  const events = Array.from(take(simulation.events, needed), (event) => JSON.stringify(event));
+  if (events.length < needed)
     throw new EncoreError(
       ErrorCodes.CONFIG_INVALID,
-      `load: ${options.users} users give ${written} events; ${needed} are needed: raise --users`,
+      `load: ${options.users} users give ${events.length} events; ${needed} are needed: raise --users`,
+    );
+  const bodies: string[] = [];
+  for (let i = WARMUP_EVENTS; i < events.length; i += options.batch)
+    bodies.push(
+      options.batch === 1 ? (events[i] as string) : `[${events.slice(i, i + options.batch).join(',')}]`,
     );
 
   const shared = {
@@ -177,6 +166,7 @@ export async function loadRun(
   const watcher = await watchLatency(config);
   const offsets = new Consumer(config, 'load-progress', { groupId: config.appId, topics: [] });
   await offsets.connect();
+  const dir = await mkdtemp(path.join(tmpdir(), 'encore-load-'));
   const collectorUrl = `http://127.0.0.1:${config.collector.port}`;
   try {
     await waitFor(
@@ -184,8 +174,8 @@ export async function loadRun(
       async () => (await fetch(`${collectorUrl}/health`)).ok,
       60_000,
     );
-    const lines = (await readFile(eventsFile, 'utf8')).split('\n', WARMUP_EVENTS);
-    const warm = await fetch(`${collectorUrl}/v1/events`, { method: 'POST', body: `[${lines.join(',')}]` });
+    const warmup = `[${events.slice(0, WARMUP_EVENTS).join(',')}]`;
+    const warm = await fetch(`${collectorUrl}/v1/events`, { method: 'POST', body: warmup });
     if (warm.status !== 202)
       throw new EncoreError(
         ErrorCodes.PROCESSING_FAILED,
@@ -197,11 +187,10 @@ export async function loadRun(
       async () => (await processed()) >= WARMUP_EVENTS,
       180_000,
     );
-    log.info({ rate }, 'job up; k6 starts');
+    log.info({ rate }, 'job up; the load starts');
 
-    const summaryFile = path.join(dir, 'summary.json');
     // The job's progress (committed input offsets), sampled through the run: when it had every event is
-    // known only afterwards, once k6 says how many it posted.
+    // known only afterwards, once the collector's answers say how many it took.
     const progress: { at: number; processed: number }[] = [];
     const sampling = new AbortController();
     const sampler = (async () => {
@@ -210,64 +199,52 @@ export async function loadRun(
         await sleep(250);
       }
     })();
-    const k6Started = Date.now();
-    const k6Exit = await runK6(k6, {
-      EVENTS_FILE: eventsFile,
-      START_INDEX: String(WARMUP_EVENTS),
-      COLLECTOR_URL: `${collectorUrl}/v1/events`,
-      LATENCY_URL: watcher.url,
-      RATE: String(rate),
-      BATCH: String(options.batch),
-      RAMP_S: String(options.rampSeconds),
-      HOLD_S: String(options.holdSeconds),
-      P99_MS: String(options.p99Ms),
-      SUMMARY_FILE: summaryFile,
-    });
-    const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as K6Summary;
-    const metric = (name: string, stat: string) => summary.metrics[name]?.values[stat] ?? 0;
-    const posted = metric('events_posted', 'count');
-    const caughtUp = () => progress.find((p) => p.processed >= WARMUP_EVENTS + posted);
+    const loadStarted = Date.now();
+    const hits = await attack(vegeta, `${collectorUrl}/v1/events`, stages, bodies, dir);
+    const traffic = tally(stages, hits, options.batch);
+    const caughtUp = () => progress.find((p) => p.processed >= WARMUP_EVENTS + traffic.accepted);
     await waitFor('', async () => caughtUp() !== undefined, DRAIN_LIMIT_MS).catch(() => undefined);
     sampling.abort();
     await sampler;
     await sleep(1000); // the last recommendations' reads
-    // k6 posts its last event when its listeners scenario ends (its start-up makes this a little early, so
-    // the catch-up is, if anything, overstated).
-    const lastPosted = k6Started + (options.rampSeconds + options.holdSeconds) * 1000;
     const caughtUpAt = caughtUp()?.at;
-    const steadyFrom = k6Started + options.rampSeconds * 1000;
+    // Steady state only: events produced during the ramp (group join, JIT warm-up) are not counted.
+    const steadyFrom = loadStarted + options.rampSeconds * 1000;
     const latencies = watcher
       .samples()
       .filter(([producedAt]) => producedAt >= steadyFrom)
       .map(([, ms]) => ms)
       .sort((a, b) => a - b);
-    const catchUpMs = caughtUpAt === undefined ? null : Math.max(0, caughtUpAt - lastPosted);
+    const p99 = latencies.length ? quantile(latencies, 0.99) : Number.NaN;
+    const checks = thresholds(traffic, { measured: latencies.length, p99Ms: p99 }, options.p99Ms);
+    const catchUpMs = caughtUpAt === undefined ? null : Math.max(0, caughtUpAt - traffic.lastAcceptedAt);
     const result: LoadResult = {
       system: `encore-eos-commit-${options.commitIntervalMs}ms-via-collector-batch-${options.batch}`,
       rate_events_per_s: rate,
-      events_posted: posted,
-      events_rejected: metric('events_rejected', 'count'),
-      dropped_iterations: metric('dropped_iterations', 'count'),
-      http_failed_rate: round(metric('http_req_failed', 'rate') * 1000) / 1000,
-      collector_p50_ms: round(metric('http_req_duration', 'med')),
-      collector_p99_ms: round(metric('http_req_duration', 'p(99)')),
+      events_posted: traffic.accepted,
+      events_rejected: traffic.rejected,
+      requests_unsent: traffic.requestsPlanned - traffic.requestsSent,
+      send_lag_p99_ms: traffic.sendLagP99Ms,
+      collector_failed_rate: traffic.requestsSent
+        ? round((traffic.failed / traffic.requestsSent) * 1000) / 1000
+        : 1,
+      collector_p50_ms: traffic.collectorP50Ms,
+      collector_p99_ms: traffic.collectorP99Ms,
       recommendations: watcher.recommendations(),
       measured: latencies.length,
       p50_ms: latencies.length ? quantile(latencies, 0.5) : Number.NaN,
-      p99_ms: latencies.length ? quantile(latencies, 0.99) : Number.NaN,
+      p99_ms: p99,
       max_ms: latencies.at(-1) ?? Number.NaN,
       paths: watcher.paths(),
       catch_up_ms: catchUpMs,
-      sustained: false,
-      k6_thresholds_passed: k6Exit === 0,
+      sustained:
+        checks.every((check) => check.passed || check.of === 'latency') &&
+        catchUpMs !== null &&
+        catchUpMs <= CATCH_UP_LIMIT_MS,
+      thresholds: checks,
+      thresholds_passed: checks.every((check) => check.passed),
     };
-    result.sustained =
-      result.dropped_iterations === 0 &&
-      result.events_rejected === 0 &&
-      result.http_failed_rate < 0.001 &&
-      catchUpMs !== null &&
-      catchUpMs <= CATCH_UP_LIMIT_MS;
-    log.info({ ...result, paths: undefined }, 'load run done');
+    log.info({ ...result, paths: undefined, thresholds: undefined }, 'load run done');
     return result;
   } finally {
     await Promise.all([stopChild(job), stopChild(collector)]);
@@ -341,25 +318,31 @@ async function write(options: LoadOptions, name: string, body: object) {
 function commandLine(options: LoadOptions, rates: string): string {
   return (
     `bin/encore bench load ${rates} --ramp ${options.rampSeconds} --hold ${options.holdSeconds} ` +
-    `--users ${options.users} --batch ${options.batch} --commit-interval ${options.commitIntervalMs}`
+    `--users ${options.users} --batch ${options.batch} --p99 ${options.p99Ms} --commit-interval ${options.commitIntervalMs}`
   );
 }
 
 function describe(r: LoadResult): string {
   return (
-    `${r.rate_events_per_s} ev/s: posted ${r.events_posted}, dropped ${r.dropped_iterations}, ` +
+    `${r.rate_events_per_s} ev/s: posted ${r.events_posted}, unsent requests ${r.requests_unsent}, ` +
     `collector p99 ${r.collector_p99_ms} ms; ${r.recommendations} recommendations, e2e p50 ${r.p50_ms} ms ` +
-    `p99 ${r.p99_ms} ms (n=${r.measured}); caught up ${r.catch_up_ms ?? 'no'} ms; sustained ${r.sustained}`
+    `p99 ${r.p99_ms} ms (n=${r.measured}); caught up ${r.catch_up_ms ?? 'no'} ms; sustained ${r.sustained}` +
+    r.thresholds
+      .filter((check) => !check.passed)
+      .map((check) => `\n  threshold failed: ${check.name} ${check.limit}, was ${check.value}`)
+      .join('')
   );
 }
 
 export async function benchLoad(config: Config, options: LoadOptions): Promise<void> {
-  const k6 = await ensureK6(config);
+  const vegeta = await ensureVegeta(config);
   await up(config);
   const before = machine();
+  const failed: number[] = [];
   for (const rate of options.rates) {
-    const result = await loadRun(runConfig(config, rate), k6, rate, options);
+    const result = await loadRun(runConfig(config, rate), vegeta, rate, options);
     console.log(describe(result));
+    if (!result.thresholds_passed) failed.push(result.rate_events_per_s);
     await write(
       options,
       `load-${rate}`,
@@ -370,7 +353,7 @@ export async function benchLoad(config: Config, options: LoadOptions): Promise<v
     const { from, to, step } = options.findMax;
     const steps: LoadResult[] = [];
     for (let rate = from; rate <= to; rate += step) {
-      const result = await loadRun(runConfig(config, rate), k6, rate, options);
+      const result = await loadRun(runConfig(config, rate), vegeta, rate, options);
       console.log(describe(result));
       steps.push(result);
       if (!result.sustained) break;
@@ -390,4 +373,11 @@ export async function benchLoad(config: Config, options: LoadOptions): Promise<v
       ]),
     );
   }
+  // After every result is written: a failed threshold fails the command, as a load test should. The
+  // search for the maximum ends on a failing step by design, so it does not count.
+  if (failed.length > 0)
+    throw new EncoreError(
+      ErrorCodes.PROCESSING_FAILED,
+      `load: thresholds failed at ${failed.join(', ')} events/s (see above and bench/results)`,
+    );
 }

@@ -1,7 +1,7 @@
 /**
  * The listening simulator: one seeded model of a catalog, its listeners and their sessions, shared by
  * training (datasets), the tests, the demo and load generation. Pure: no `node:` imports and no clock, so
- * it can be bundled for k6; the same options always give the same songs, profiles and events.
+ * it can be bundled for other runtimes; the same options always give the same songs, profiles and events.
  *
  *   const { songs, profiles, events } = simulate({ seed: 7, users: 1000, songs: 5000, start, days: 28 });
  *   for (const event of events) ...   // lazily generated, non-decreasing timestamps, re-iterable

@@ -1,6 +1,6 @@
 /**
  * The simulator's only source of randomness: a seeded xoroshiro128+ (pure-rand) with the distributions the
- * listening model needs. No `node:` imports, so the model stays bundleable for k6.
+ * listening model needs. No `node:` imports, so the model stays bundleable outside Node.
  */
 import prand from 'pure-rand';
 
