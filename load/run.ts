@@ -217,7 +217,8 @@ export async function loadRun(
       .sort((a, b) => a - b);
     const p99 = latencies.length ? quantile(latencies, 0.99) : Number.NaN;
     const checks = thresholds(traffic, { measured: latencies.length, p99Ms: p99 }, options.p99Ms);
-    const catchUpMs = caughtUpAt === undefined ? null : Math.max(0, caughtUpAt - traffic.lastAcceptedAt);
+    const catchUpMs =
+      caughtUpAt === undefined ? null : Math.max(0, Math.round(caughtUpAt - traffic.lastAcceptedAt));
     const result: LoadResult = {
       system: `encore-eos-commit-${options.commitIntervalMs}ms-via-collector-batch-${options.batch}`,
       rate_events_per_s: rate,

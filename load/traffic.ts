@@ -79,6 +79,9 @@ export function tally(stages: readonly Stage[], hits: readonly Hit[], batch: num
   };
 }
 
+/** Requests leaving this late against their pace mean the load generator did not keep the rate. */
+export const SEND_LAG_LIMIT_MS = 100;
+
 export interface Threshold {
   /** Whether it judges the traffic (was the load sent and taken) or the job's latency. */
   of: 'traffic' | 'latency';
@@ -90,7 +93,7 @@ export interface Threshold {
 
 /**
  * The run fails when the collector failed or refused valid traffic, when the load generator did not send
- * every request it planned, or when the end-to-end p99 is over `p99Ms` (or nothing was measured).
+ * every request it planned or sent them late, or when the end-to-end p99 is over `p99Ms` (or nothing was measured).
  */
 export function thresholds(
   traffic: Tally,
@@ -115,10 +118,17 @@ export function thresholds(
     },
     {
       of: 'traffic',
-      name: 'requests not sent (the rate was not kept)',
+      name: 'requests not sent',
       limit: '= 0',
       value: traffic.requestsPlanned - traffic.requestsSent,
       passed: traffic.requestsSent === traffic.requestsPlanned,
+    },
+    {
+      of: 'traffic',
+      name: 'send lag p99 (ms): the rate was not kept',
+      limit: `< ${SEND_LAG_LIMIT_MS}`,
+      value: traffic.sendLagP99Ms,
+      passed: traffic.sendLagP99Ms < SEND_LAG_LIMIT_MS,
     },
     {
       of: 'latency',

@@ -43,9 +43,8 @@ function run(
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
+    // A child that fails before reading all its input breaks the pipe: its exit status tells why.
     if (options.stdin && child.stdin)
-      // A stage that ends before it has read every target closes its input: the rest is not sent (and
-      // counted as unsent by the caller), not an error.
       pipeline(Readable.from(options.stdin), child.stdin).catch(() => undefined);
     child.once('error', reject);
     child.once('exit', (code) =>
@@ -116,6 +115,7 @@ export interface Hit {
 
 interface VegetaResult {
   attack: string;
+  method: string;
   seq: number;
   code: number;
   timestamp: string;
@@ -124,15 +124,17 @@ interface VegetaResult {
   body: string | null;
 }
 
+/** vegeta's error for a tick that found the targets used up: the end of a stage, not a request. */
+const NO_TARGETS = 'no targets to attack';
+
 /** How many requests a stage sends. */
 export const stageRequests = (stage: Stage) => Math.round(stage.requestsPerSecond * stage.seconds);
 
 /**
  * POSTs `bodies` to `url` in their order, stage after stage, each at its own constant rate. Each stage is one
  * vegeta process, started on the stage's schedule rather than when the previous one exits, so that one
- * stage's answers in flight do not delay the next. A stage sends the next `stageRequests(stage)` bodies;
- * the bodies a stage could not send in its time are skipped, not carried into the next. Results are
- * written under `dir`; every request comes back as a hit.
+ * stage's answers in flight do not delay the next. A stage sends the next `stageRequests(stage)` bodies,
+ * all of them, late if it must. Results are written under `dir`; every request comes back as a hit.
  */
 export async function attack(
   vegeta: string,
@@ -168,8 +170,9 @@ export async function attack(
           '-lazy',
           '-format=json',
           `-name=${index}`,
+          // No -duration: the stage ends when its bodies run out, so a vegeta that fell behind (starved of
+          // CPU) sends its last requests late, where they count as send lag, rather than dropping them.
           `-rate=${count}/${stage.seconds}s`,
-          `-duration=${stage.seconds}s`,
           `-output=${output}`,
         ],
         { stdin: targets(url, slice) },
@@ -181,8 +184,9 @@ export async function attack(
   return json
     .split('\n')
     .filter((line) => line.length > 0)
-    .map((line) => {
-      const result = JSON.parse(line) as VegetaResult;
+    .map((line) => JSON.parse(line) as VegetaResult)
+    .filter((result) => !(result.method === '' && result.error === NO_TARGETS))
+    .map((result) => {
       return {
         stage: Number(result.attack),
         seq: result.seq,
