@@ -5,8 +5,8 @@
  *   listening-events ⋈ user-profiles → 30-minute session windows (store: sessions)
  *     ├─ closed sessions                              → sessions
  *     ├─ features at every event (scoring points)     → session-features
- *     └─ labeler, decided after the horizon            → disengagement-labels   (store: label-horizon)
- *   listening-events + recommendations → feedback    → recommendation-feedback (store: pending-recommendations)
+ *     └─ labeler, decided after the horizon            → disengagement-labels   (stores: label-points, label-timeline)
+ *   listening-events + recommendations → feedback    → recommendation-feedback (stores: feedback-recommendations, feedback-events)
  *
  * Malformed events go to the dead-letter topic (the runtime's deserialization handler). The ClickHouse
  * connector (sinks/connector.ts) writes all these topics into tables for analysts and training.
@@ -23,8 +23,13 @@ import type {
 } from '../schemas/types.generated.ts';
 import { validateListeningEvent } from '../schemas/validation.ts';
 import { closedSession, scoringPoint } from './listening/features.ts';
-import { FEEDBACK_STORE, type FeedbackInput, feedbackCollector } from './listening/feedback.ts';
-import { LABEL_STORE, labeler } from './listening/labeler.ts';
+import {
+  FEEDBACK_EVENTS_STORE,
+  FEEDBACK_RECOMMENDATIONS_STORE,
+  type FeedbackInput,
+  feedbackCollector,
+} from './listening/feedback.ts';
+import { LABEL_POINTS_STORE, LABEL_TIMELINE_STORE, labeler } from './listening/labeler.ts';
 import {
   addEvent,
   emptySession,
@@ -99,7 +104,10 @@ export function addListening(builder: StreamsBuilder, config: Config, serde: Ser
 
   updated
     .process(labeler({ ...rules, horizonMs: rules.labelHorizonMs }), {
-      stores: [{ name: LABEL_STORE, kind: 'key-value' }],
+      stores: [
+        { name: LABEL_POINTS_STORE, kind: 'list' },
+        { name: LABEL_TIMELINE_STORE, kind: 'list' },
+      ],
     })
     .to(t.disengagementLabels.name, { serde: serde(t.disengagementLabels) });
 
@@ -111,7 +119,10 @@ export function addListening(builder: StreamsBuilder, config: Config, serde: Ser
       ),
     )
     .process(feedbackCollector({ listenedMs: rules.listenedMs, windowMs: rules.feedbackWindowMs }), {
-      stores: [{ name: FEEDBACK_STORE, kind: 'key-value' }],
+      stores: [
+        { name: FEEDBACK_RECOMMENDATIONS_STORE, kind: 'list' },
+        { name: FEEDBACK_EVENTS_STORE, kind: 'list' },
+      ],
     });
   feedback.to(t.recommendationFeedback.name, { serde: serde(t.recommendationFeedback) });
 

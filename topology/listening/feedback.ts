@@ -9,8 +9,10 @@
  *
  * A song counts as recommended when it was started from the recommendation (the app's recommendationId) or
  * is one of its items. Recommendations and listening events come from two topics, so either may arrive
- * first: the store keeps the listener's recent events as well as the open recommendations, and every
- * arrival re-reads both. Each (recommendation, song, outcome) is emitted once, with a deterministic id.
+ * first: the listener's recent events (`feedback-events`) are kept as well as the open recommendations
+ * (`feedback-recommendations`), and every arrival re-reads both. Both are list stores: an event adds one
+ * small changelog record, not a rewrite of everything the listener has pending. Each (recommendation, song,
+ * outcome) is emitted once, with a deterministic id.
  *
  * How far apart the two topics are read is not bounded by the serving latency: after a restart the task
  * may read minutes of events before the recommendations made in between. So a listener's events are kept
@@ -26,10 +28,11 @@ import type {
   RecommendationFeedback,
 } from '../../schemas/types.generated.ts';
 import type { Processor, ProcessorContext, StreamRecord } from '../streams/api.ts';
-import type { KeyValueStore } from '../streams/stores.ts';
-import { insertByTime, type Play, segmentPlays, type TimelineEvent, timelineEvent } from './timeline.ts';
+import type { ListStore } from '../streams/stores.ts';
+import { byTime, type Play, segmentPlays, type TimelineEvent, timelineEvent } from './timeline.ts';
 
-export const FEEDBACK_STORE = 'pending-recommendations';
+export const FEEDBACK_RECOMMENDATIONS_STORE = 'feedback-recommendations';
+export const FEEDBACK_EVENTS_STORE = 'feedback-events';
 
 /** How often, in stream time, windows are checked for IGNORED. */
 const CHECK_INTERVAL_MS = 60_000;
@@ -52,10 +55,7 @@ interface OpenRecommendation {
   decided: string[];
 }
 
-interface Pending {
-  recommendations: OpenRecommendation[];
-  events: (TimelineEvent & { eventId: string })[];
-}
+type PendingEvent = TimelineEvent & { eventId: string };
 
 export function feedbackId(
   recommendationId: string,
@@ -72,7 +72,8 @@ export function feedbackCollector(
   rules: FeedbackRules,
 ): () => Processor<string, FeedbackInput, string, RecommendationFeedback> {
   return () => {
-    let store: KeyValueStore<Pending>;
+    let recommendations: ListStore<OpenRecommendation>;
+    let events: ListStore<PendingEvent>;
     let context: ProcessorContext<string, RecommendationFeedback>;
 
     const emit = (
@@ -98,7 +99,7 @@ export function feedbackCollector(
     const settle = (
       user: string,
       rec: OpenRecommendation,
-      events: Pending['events'],
+      events: readonly PendingEvent[],
       now: number,
     ): boolean => {
       const following = events.filter((e) => e.t > rec.eventTime);
@@ -142,38 +143,51 @@ export function feedbackCollector(
       return now >= windowEnd && !open;
     };
 
-    const update = (user: string, pending: Pending, now: number) => {
-      const recommendations = pending.recommendations.filter(
-        (rec) => !settle(user, rec, pending.events, now),
-      );
-      const latest = pending.events.at(-1)?.t ?? now;
-      const oldestNeeded = Math.min(latest - 2 * rules.windowMs, ...recommendations.map((r) => r.eventTime));
-      const events = pending.events.filter((e) => e.t >= oldestNeeded);
+    /** Decides what the listener's events now decide, and forgets what no open recommendation needs. */
+    const update = (user: string, now: number) => {
+      const pending = byTime(events.get(user));
+      const open: OpenRecommendation[] = [];
+      // Stored values are never mutated (the changelog may not have serialized them yet): settle a copy.
+      for (const stored of recommendations.get(user)) {
+        const rec = { ...stored, decided: [...stored.decided] };
+        if (settle(user, rec, pending, now)) recommendations.remove(user, rec.recommendationId);
+        else {
+          open.push(rec);
+          if (rec.decided.length > stored.decided.length)
+            recommendations.put(user, rec.recommendationId, rec);
+        }
+      }
+      const latest = latestOf(pending, now);
       const idle = latest < now - 2 * rules.windowMs;
-      if (recommendations.length === 0 && (events.length === 0 || idle)) store.delete(user);
-      else store.put(user, { recommendations, events });
+      if (open.length === 0 && idle) {
+        events.delete(user);
+        return;
+      }
+      const oldestNeeded = Math.min(latest - 2 * rules.windowMs, ...open.map((r) => r.eventTime));
+      events.removeWhere(user, (e) => e.t < oldestNeeded);
     };
 
     return {
       init(ctx) {
         context = ctx;
-        store = ctx.getStateStore<KeyValueStore<Pending>>(FEEDBACK_STORE);
+        recommendations = ctx.getStateStore<ListStore<OpenRecommendation>>(FEEDBACK_RECOMMENDATIONS_STORE);
+        events = ctx.getStateStore<ListStore<PendingEvent>>(FEEDBACK_EVENTS_STORE);
         ctx.schedule(CHECK_INTERVAL_MS, 'stream-time', (now) => {
-          for (const [user, pending] of [...store.entries()]) {
-            const idle = (pending.events.at(-1)?.t ?? now) < now - 2 * rules.windowMs;
-            if (pending.recommendations.length > 0 || idle) update(user, cloned(pending), now);
+          for (const user of new Set([...recommendations.keys(), ...events.keys()])) {
+            const idle = latestOf(events.get(user), now) < now - 2 * rules.windowMs;
+            if (recommendations.count(user) > 0 || idle) update(user, now);
           }
         });
       },
       process(record: StreamRecord<string, FeedbackInput>) {
-        const pending = cloned(store.get(record.key) ?? { recommendations: [], events: [] });
         const input = record.value;
         if (input.kind === 'event') {
-          insertByTime(pending.events, { ...timelineEvent(input.event), eventId: input.event.eventId });
+          const { event } = input;
+          events.put(record.key, event.eventId, { ...timelineEvent(event), eventId: event.eventId });
         } else {
           const rec = input.recommendation;
-          if (pending.recommendations.some((r) => r.recommendationId === rec.recommendationId)) return;
-          pending.recommendations.push({
+          if (recommendations.has(record.key, rec.recommendationId)) return;
+          recommendations.put(record.key, rec.recommendationId, {
             recommendationId: rec.recommendationId,
             eventTime: rec.eventTime,
             generatedAt: rec.generatedAt,
@@ -181,10 +195,17 @@ export function feedbackCollector(
             decided: [],
           });
         }
-        update(record.key, pending, context.streamTime());
+        update(record.key, context.streamTime());
       },
     };
   };
+}
+
+/** The time of the listener's latest event (`none` without events). */
+function latestOf(events: readonly PendingEvent[], none: number): number {
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const event of events) latest = Math.max(latest, event.t);
+  return events.length > 0 ? latest : none;
 }
 
 function listOutcome(
@@ -200,13 +221,5 @@ function listOutcome(
     delayMs: Math.max(0, delayMs),
     outcomeEventId: at.eventId,
     decidedAt: at.t,
-  };
-}
-
-/** Stores hold the previous value (and the changelog may not have serialized it yet): never mutate it. */
-function cloned(pending: Pending): Pending {
-  return {
-    recommendations: pending.recommendations.map((r) => ({ ...r, decided: [...r.decided] })),
-    events: [...pending.events],
   };
 }

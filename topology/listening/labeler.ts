@@ -1,9 +1,11 @@
 /**
  * Disengagement labels, computed in the stream. Every scoring point (every listening event but EXIT) waits
- * in the `label-horizon` store until stream time passes its horizon plus the grace period; then what the
- * listener did within the horizon decides its label, which is emitted once and the point forgotten (under
- * exactly-once, both in one transaction). Deciding only after the grace period means events arriving late,
- * but in time to count, are part of the decision.
+ * in the `label-points` store, with the listener's events from the oldest waiting point on in
+ * `label-timeline`, until stream time passes its horizon plus the grace period; then what the listener did
+ * within the horizon decides its label, which is emitted once and the point forgotten (under exactly-once,
+ * both in one transaction). Deciding only after the grace period means events arriving late, but in time to
+ * count, are part of the decision. Both are list stores: each event adds one small changelog record rather
+ * than rewriting the listener's whole horizon.
  *
  * Positive: within the horizon the listener exited, searched, completed a skip burst (counted from skips
  * after the point only) or went silent (no event at all). Negative (CONTINUED): listening went on.
@@ -12,12 +14,13 @@
 import type { DisengagementLabel, DisengagementReason, EventType } from '../../schemas/types.generated.ts';
 import type { Processor, ProcessorContext, StreamRecord } from '../streams/api.ts';
 import type { SessionUpdate } from '../streams/operators.ts';
-import type { KeyValueStore } from '../streams/stores.ts';
+import type { ListStore } from '../streams/stores.ts';
 import { sessionId } from './features.ts';
 import type { SessionState } from './session.ts';
-import { type BurstRule, insertByTime, segmentPlays, skipBursts, type TimelineEvent } from './timeline.ts';
+import { type BurstRule, byTime, segmentPlays, skipBursts, type TimelineEvent } from './timeline.ts';
 
-export const LABEL_STORE = 'label-horizon';
+export const LABEL_POINTS_STORE = 'label-points';
+export const LABEL_TIMELINE_STORE = 'label-timeline';
 
 export interface LabelRules extends BurstRule {
   horizonMs: number;
@@ -30,12 +33,6 @@ interface ScoringPoint {
   sessionId: string;
   t: number;
   type: EventType;
-}
-
-interface Horizon {
-  points: ScoringPoint[];
-  /** The listener's events from the oldest waiting point on, in time order. */
-  timeline: TimelineEvent[];
 }
 
 /** How often, in stream time, waiting points are checked. */
@@ -90,56 +87,53 @@ export function labeler(
   rules: LabelRules,
 ): () => Processor<string, SessionUpdate<SessionState>, string, DisengagementLabel> {
   return () => {
-    let store: KeyValueStore<Horizon>;
+    let points: ListStore<ScoringPoint>;
+    let timelines: ListStore<TimelineEvent>;
     let context: ProcessorContext<string, DisengagementLabel>;
     const decideDue = (now: number) => {
-      for (const [user, horizon] of [...store.entries()]) {
-        const due = horizon.points.filter((p) => p.t + rules.horizonMs + rules.graceMs <= now);
+      for (const user of points.keys()) {
+        const waiting = points.get(user);
+        const due = waiting.filter((p) => p.t + rules.horizonMs + rules.graceMs <= now);
         if (due.length === 0) continue;
+        const timeline = byTime(timelines.get(user));
         for (const point of due) {
           const label: DisengagementLabel = {
             eventId: point.eventId,
             userId: user,
             sessionId: point.sessionId,
             timestamp: point.t,
-            ...decideLabel(point, horizon.timeline, rules),
+            ...decideLabel(point, timeline, rules),
             horizonMs: rules.horizonMs,
           };
           context.forward({ key: user, value: label, timestamp: point.t, headers: {} });
         }
-        const points = horizon.points.filter((p) => !due.includes(p));
-        if (points.length === 0) {
-          store.delete(user);
-          continue;
-        }
-        const oldest = Math.min(...points.map((p) => p.t));
-        store.put(user, { points, timeline: horizon.timeline.filter((e) => e.t >= oldest) });
+        points.removeWhere(user, (p) => due.includes(p));
+        const left = waiting.filter((p) => !due.includes(p));
+        const oldest = Math.min(...left.map((p) => p.t));
+        timelines.removeWhere(user, (e) => left.length === 0 || e.t < oldest);
       }
     };
     return {
       init(ctx) {
         context = ctx;
-        store = ctx.getStateStore<KeyValueStore<Horizon>>(LABEL_STORE);
+        points = ctx.getStateStore<ListStore<ScoringPoint>>(LABEL_POINTS_STORE);
+        timelines = ctx.getStateStore<ListStore<TimelineEvent>>(LABEL_TIMELINE_STORE);
         ctx.schedule(Math.min(CHECK_INTERVAL_MS, rules.horizonMs), 'stream-time', decideDue);
       },
       process(record: StreamRecord<string, SessionUpdate<SessionState>>) {
         const { start, value: state } = record.value;
         if (!state?.latest) return;
         const event = state.events[state.latest.index]!;
-        const previous = store.get(record.key);
-        const timeline = [...(previous?.timeline ?? [])];
-        insertByTime(timeline, event);
-        const points = [...(previous?.points ?? [])];
-        if (event.type !== 'EXIT') {
-          points.push({
-            eventId: state.latest.eventId,
+        const { eventId } = state.latest;
+        if (event.type !== 'EXIT')
+          points.put(record.key, eventId, {
+            eventId,
             sessionId: sessionId(record.key, start),
             t: event.t,
             type: event.type,
           });
-        }
-        if (points.length === 0) return;
-        store.put(record.key, { points, timeline });
+        // Events matter only while a point waits: an EXIT with nothing waiting is not kept.
+        if (points.count(record.key) > 0) timelines.put(record.key, eventId, event);
       },
     };
   };

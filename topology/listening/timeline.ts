@@ -35,6 +35,11 @@ export function insertByTime<E extends TimelineEvent>(events: E[], event: E): nu
   return index;
 }
 
+/** The events in time order; events with the same timestamp keep the order given (arrival order). */
+export function byTime<E extends TimelineEvent>(events: readonly E[]): E[] {
+  return [...events].sort((a, b) => a.t - b.t);
+}
+
 export function mergeByTime(a: readonly TimelineEvent[], b: readonly TimelineEvent[]): TimelineEvent[] {
   return [...a, ...b].sort((x, y) => x.t - y.t);
 }

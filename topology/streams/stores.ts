@@ -105,3 +105,142 @@ export class SessionStore<V> implements StateStore {
     return this.inner.size;
   }
 }
+
+/** A list store's element as its changelog holds it: its place in the list and its value. */
+export interface ListElement<V> {
+  seq: number;
+  value: V;
+}
+
+/**
+ * Lists per key whose elements have ids (unique within their key). The changelog holds one record per
+ * element, under `<key>\u0000<id>`, not the whole list: adding to a long list writes one small record instead
+ * of rewriting the list, and removing one writes a tombstone. For state that grows and shrinks an element at
+ * a time, such as a listener's recent events. Elements keep the order they were first added in, restored
+ * included (their place is stored with them). Values are never mutated in place: the changelog may not have
+ * serialized them yet.
+ */
+export class ListStore<V> implements StateStore {
+  readonly name: string;
+  private readonly data = new Map<string, Map<string, ListElement<V>>>();
+  /**
+   * Per key, the place the next new element takes. Written elements go to the end of their key's map (or
+   * keep their place), so a map is in order; only a restore (compaction reorders a changelog) can break that.
+   */
+  private readonly nextSeq = new Map<string, number>();
+  /** Keys a restore left out of order: sorted on their next read. */
+  private readonly unordered = new Set<string>();
+  private readonly log: ChangeLogger<ListElement<V>>;
+
+  constructor(name: string, log: ChangeLogger<ListElement<V>>) {
+    this.name = name;
+    this.log = log;
+  }
+
+  /** The key's elements in the order they were first added (empty when it has none). */
+  get(key: string): V[] {
+    const elements = this.data.get(key);
+    if (!elements) return [];
+    if (this.unordered.delete(key)) {
+      const sorted = [...elements].sort(([, a], [, b]) => a.seq - b.seq);
+      elements.clear();
+      for (const [id, element] of sorted) elements.set(id, element);
+    }
+    return Array.from(elements.values(), (element) => element.value);
+  }
+
+  has(key: string, id: string): boolean {
+    return this.data.get(key)?.has(id) ?? false;
+  }
+
+  /** How many elements the key has. */
+  count(key: string): number {
+    return this.data.get(key)?.size ?? 0;
+  }
+
+  /** Adds an element at the end, or replaces the element with the same id in its place. */
+  put(key: string, id: string, value: V): void {
+    if (id.includes(SEPARATOR))
+      throw new Error(`list store ${this.name}: an element id holds \\u0000: ${id}`);
+    const elements = this.elementsOf(key);
+    const seq = elements.get(id)?.seq ?? this.takeSeq(key);
+    const element = { seq, value };
+    elements.set(id, element);
+    this.log(`${key}${SEPARATOR}${id}`, element);
+  }
+
+  /** Removes one element. */
+  remove(key: string, id: string): void {
+    this.removeWhere(key, (_, elementId) => elementId === id);
+  }
+
+  /** Removes the key's elements that `drop` selects. */
+  removeWhere(key: string, drop: (value: V, id: string) => boolean): void {
+    const elements = this.data.get(key);
+    if (!elements) return;
+    for (const [id, element] of [...elements]) {
+      if (!drop(element.value, id)) continue;
+      elements.delete(id);
+      this.log(`${key}${SEPARATOR}${id}`, null);
+    }
+    if (elements.size === 0) this.forget(key);
+  }
+
+  /** Removes every element of the key. */
+  delete(key: string): void {
+    this.removeWhere(key, () => true);
+  }
+
+  /** Keys with at least one element. */
+  keys(): string[] {
+    return [...this.data.keys()];
+  }
+
+  /** Keys with at least one element. */
+  get size(): number {
+    return this.data.size;
+  }
+
+  /** Applies a changelog record without logging it again. */
+  restore(compositeKey: string, element: ListElement<V> | null): void {
+    const at = compositeKey.indexOf(SEPARATOR);
+    if (at < 0)
+      throw new Error(`list store ${this.name}: changelog key without an element id: ${compositeKey}`);
+    const key = compositeKey.slice(0, at);
+    const id = compositeKey.slice(at + 1);
+    if (element === null) {
+      const elements = this.data.get(key);
+      elements?.delete(id);
+      if (elements?.size === 0) this.forget(key);
+      return;
+    }
+    const elements = this.elementsOf(key);
+    const next = this.nextSeq.get(key) ?? 0;
+    if (!elements.has(id) && element.seq < next) this.unordered.add(key);
+    elements.set(id, element);
+    this.nextSeq.set(key, Math.max(next, element.seq + 1));
+  }
+
+  private elementsOf(key: string): Map<string, ListElement<V>> {
+    let elements = this.data.get(key);
+    if (!elements) {
+      elements = new Map();
+      this.data.set(key, elements);
+    }
+    return elements;
+  }
+
+  private takeSeq(key: string): number {
+    const seq = this.nextSeq.get(key) ?? 0;
+    this.nextSeq.set(key, seq + 1);
+    return seq;
+  }
+
+  private forget(key: string) {
+    this.data.delete(key);
+    this.nextSeq.delete(key);
+    this.unordered.delete(key);
+  }
+}
+
+const SEPARATOR = '\u0000';

@@ -12,7 +12,7 @@ import type {
   StateStore,
   StreamRecord,
 } from './api.ts';
-import { InMemoryKeyValueStore, SessionStore } from './stores.ts';
+import { InMemoryKeyValueStore, ListStore, SessionStore } from './stores.ts';
 import type { SourceNode, StoreDefinition, SubTopology, Topology, TopologyNode } from './topology.ts';
 
 export interface TaskOutput {
@@ -63,7 +63,10 @@ export class Task {
   private readonly applicationId: string;
   private readonly clock: () => number;
   private readonly processors = new Map<string, Processor<unknown, unknown, unknown, unknown>>();
-  private readonly stores = new Map<string, InMemoryKeyValueStore<unknown> | SessionStore<unknown>>();
+  private readonly stores = new Map<
+    string,
+    InMemoryKeyValueStore<unknown> | SessionStore<unknown> | ListStore<unknown>
+  >();
   private readonly schedules: Schedule[] = [];
   private currentStreamTime = Number.NEGATIVE_INFINITY;
   private metadata: RecordMetadata | undefined;
@@ -106,9 +109,14 @@ export class Task {
     const log = (key: string, value: unknown) => {
       if (!definition.changelog.sourceTopic) this.output.changelog(definition, key, value);
     };
-    return definition.kind === 'session'
-      ? new SessionStore<unknown>(name, log)
-      : new InMemoryKeyValueStore(name, log);
+    switch (definition.kind) {
+      case 'session':
+        return new SessionStore<unknown>(name, log);
+      case 'list':
+        return new ListStore<unknown>(name, log);
+      case 'key-value':
+        return new InMemoryKeyValueStore(name, log);
+    }
   }
 
   store<S extends StateStore>(name: string): S {
@@ -120,8 +128,7 @@ export class Task {
   /** Applies a changelog record to a store before processing starts (restoration). */
   restore(storeName: string, key: string, value: unknown): void {
     const store = this.stores.get(storeName);
-    if (store instanceof SessionStore) store.restore(key, value as never);
-    else store?.restore(key, value ?? null);
+    store?.restore(key, (value ?? null) as never);
   }
 
   streamTime(): number {

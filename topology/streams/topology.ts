@@ -48,7 +48,7 @@ export type TopologyNode = SourceNode | ProcessorNode | SinkNode;
 
 export interface StoreDefinition {
   name: string;
-  kind: 'key-value' | 'session';
+  kind: 'key-value' | 'session' | 'list';
   /**
    * The compacted topic holding the store's changes: `<appId>-<store>-changelog`, or the source topic itself
    * for a table read from a compacted topic (restoring from it needs no second copy).
