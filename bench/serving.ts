@@ -48,6 +48,11 @@ interface RateResult {
   paths: Record<string, number>;
 }
 
+/** A run ends once no recommendation has arrived for this long after the last event... */
+const QUIET_MS = 5_000;
+/** ...or this long after it, for a job far behind. */
+const DRAIN_LIMIT_MS = 180_000;
+
 const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? Number.NaN : quantile(sorted, p / 100);
 
@@ -141,7 +146,14 @@ async function runRate(base: Config, rate: number, options: ServingBenchOptions)
     }
     const produced = await producePaced(producer, records(), { rate, limit: total });
     if (produced < total) throw new Error('the simulation ran out of events; use more --users');
-    await sleep(3000); // the last triggers' recommendations
+    // The last triggers' recommendations: a job that fell behind still delivers them, late, and they count.
+    // Reading stops once none has come for QUIET_MS (or after DRAIN_LIMIT_MS).
+    const drainUntil = Date.now() + DRAIN_LIMIT_MS;
+    let seen = -1;
+    while (seen !== recommendations && Date.now() < drainUntil) {
+      seen = recommendations;
+      await sleep(QUIET_MS);
+    }
     bar.update(produced, { recs: recommendations, measured: latencies.length });
     bar.stop();
     stopReading.abort();
