@@ -114,7 +114,7 @@ export interface ListElement<V> {
 
 /**
  * Lists per key whose elements have ids (unique within their key). The changelog holds one record per
- * element, under `<key>\u0000<id>`, not the whole list: adding to a long list writes one small record instead
+ * element, under `<length of key>:<key>:<id>`, not the whole list: adding to a long list writes one small record instead
  * of rewriting the list, and removing one writes a tombstone. For state that grows and shrinks an element at
  * a time, such as a listener's recent events. Elements keep the order they were first added in, restored
  * included (their place is stored with them). Values are never mutated in place: the changelog may not have
@@ -160,13 +160,11 @@ export class ListStore<V> implements StateStore {
 
   /** Adds an element at the end, or replaces the element with the same id in its place. */
   put(key: string, id: string, value: V): void {
-    if (id.includes(SEPARATOR))
-      throw new Error(`list store ${this.name}: an element id holds \\u0000: ${id}`);
     const elements = this.elementsOf(key);
     const seq = elements.get(id)?.seq ?? this.takeSeq(key);
     const element = { seq, value };
     elements.set(id, element);
-    this.log(`${key}${SEPARATOR}${id}`, element);
+    this.log(elementKey(key, id), element);
   }
 
   /** Removes one element. */
@@ -181,7 +179,7 @@ export class ListStore<V> implements StateStore {
     for (const [id, element] of [...elements]) {
       if (!drop(element.value, id)) continue;
       elements.delete(id);
-      this.log(`${key}${SEPARATOR}${id}`, null);
+      this.log(elementKey(key, id), null);
     }
     if (elements.size === 0) this.forget(key);
   }
@@ -203,11 +201,12 @@ export class ListStore<V> implements StateStore {
 
   /** Applies a changelog record without logging it again. */
   restore(compositeKey: string, element: ListElement<V> | null): void {
-    const at = compositeKey.indexOf(SEPARATOR);
-    if (at < 0)
-      throw new Error(`list store ${this.name}: changelog key without an element id: ${compositeKey}`);
-    const key = compositeKey.slice(0, at);
-    const id = compositeKey.slice(at + 1);
+    const colon = compositeKey.indexOf(':');
+    const keyEnd = colon + 1 + Number(compositeKey.slice(0, colon));
+    if (colon < 1 || !(keyEnd < compositeKey.length) || compositeKey[keyEnd] !== ':')
+      throw new Error(`list store ${this.name}: not a list element's changelog key: ${compositeKey}`);
+    const key = compositeKey.slice(colon + 1, keyEnd);
+    const id = compositeKey.slice(keyEnd + 1);
     if (element === null) {
       const elements = this.data.get(key);
       elements?.delete(id);
@@ -243,4 +242,8 @@ export class ListStore<V> implements StateStore {
   }
 }
 
-const SEPARATOR = '\u0000';
+/**
+ * An element's changelog key. Length-prefixed, so keys and ids may hold any character; not NUL-separated:
+ * librdkafka cuts a string key at its first NUL.
+ */
+const elementKey = (key: string, id: string) => `${key.length}:${key}:${id}`;

@@ -64,15 +64,18 @@ function exited(child: ChildProcess): Promise<void> {
   );
 }
 
-/** Per user, the counts the output holds, in partition order: exactly once means 1, 2, ..., n. */
-function countsByUser(records: ConsumedRecord[]): Map<string, number[]> {
-  const byUser = new Map<string, number[]>();
+/** Per user, the JSON values the output holds, in partition order. */
+function valuesByUser<V>(records: ConsumedRecord[]): Map<string, V[]> {
+  const byUser = new Map<string, V[]>();
   for (const r of [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
     const user = r.key!.toString();
-    byUser.set(user, [...(byUser.get(user) ?? []), JSON.parse(r.value!.toString()) as number]);
+    byUser.set(user, [...(byUser.get(user) ?? []), JSON.parse(r.value!.toString()) as V]);
   }
   return byUser;
 }
+
+/** Per user, the counts the output holds: exactly once means 1, 2, ..., n. */
+const countsByUser = (records: ConsumedRecord[]) => valuesByUser<number>(records);
 
 async function until(condition: () => boolean, timeoutMs: number, state: () => string) {
   const deadline = Date.now() + timeoutMs;
@@ -98,6 +101,7 @@ describe('streams runtime on the real broker', () => {
       t.listeningEvents,
       t.deadLetter,
       { ...t.listeningEvents, name: `${config.appId}-counts` },
+      { ...t.listeningEvents, name: `${config.appId}-last-events` },
       { ...t.listeningEvents, name: `${config.appId}-oversize` },
     ]);
     const registry = new SchemaRegistry(config);
@@ -125,7 +129,7 @@ describe('streams runtime on the real broker', () => {
     return { config, t, serde, events };
   }
 
-  it('exactly-once: after SIGKILL mid-stream and a restart, every count appears exactly once', async () => {
+  it('exactly-once: after SIGKILL mid-stream and a restart, every count and list appears exactly once', async () => {
     const { config, events } = await setUp('eos-kill');
     const users = 20;
     const perUser = 40;
@@ -158,6 +162,20 @@ describe('streams runtime on the real broker', () => {
       assert.equal(counts.size, users);
       for (const [user, seen] of counts)
         assert.deepEqual(seen, range(perUser), `${user}: each count once, in order`);
+      // The list store restored whole and in order: after event i, the user's events max(0, i-4)..i.
+      const lists = valuesByUser<string[]>(
+        await readTopic(config, `${config.appId}-last-events`, users * perUser, { settleMs: 2_000 }),
+      );
+      assert.equal(lists.size, users);
+      for (const [user, seen] of lists) {
+        const u = user.slice('user-'.length);
+        const expected = range(perUser).map((n) =>
+          range(n)
+            .slice(-5)
+            .map((i) => `e-${u}-${i - 1}`),
+        );
+        assert.deepEqual(seen, expected, `${user}: each list once, in order`);
+      }
     } finally {
       second.child.kill('SIGTERM');
       await exited(second.child);

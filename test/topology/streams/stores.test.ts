@@ -35,12 +35,12 @@ describe('the list store', () => {
     store.removeWhere('u1', (value) => value === 'A');
     store.remove('u1', 'missing');
     assert.deepEqual(log, [
-      { key: 'u1\u0000a', value: { seq: 0, value: 'A' } },
-      { key: 'u1\u0000b', value: { seq: 1, value: 'B' } },
-      { key: 'u1\u0000a', value: null },
+      { key: '2:u1:a', value: { seq: 0, value: 'A' } },
+      { key: '2:u1:b', value: { seq: 1, value: 'B' } },
+      { key: '2:u1:a', value: null },
     ]);
     store.delete('u1');
-    assert.deepEqual(log.at(-1), { key: 'u1\u0000b', value: null });
+    assert.deepEqual(log.at(-1), { key: '2:u1:b', value: null });
     assert.equal(store.size, 0);
   });
 
@@ -64,12 +64,24 @@ describe('the list store', () => {
     after.put('u1', 'd', 'D');
     store.put('u1', 'd', 'D');
     assert.deepEqual(after.get('u1'), store.get('u1'));
-    assert.deepEqual(log, [{ key: 'u1\u0000d', value: { seq: 3, value: 'D' } }]);
+    assert.deepEqual(log, [{ key: '2:u1:d', value: { seq: 3, value: 'D' } }]);
   });
 
-  it('refuses an element id holding the separator, and a changelog key without an id', () => {
-    const { store } = logged();
-    assert.throws(() => store.put('u1', 'a\u0000b', 'A'), /element id holds/);
-    assert.throws(() => store.restore('u1', { seq: 0, value: 'A' }), /without an element id/);
+  it("takes keys and ids with any character, and refuses a changelog key that is not an element's", () => {
+    const { store, compacted } = logged();
+    store.put('a:b\u0000c', 'x:1', 'X');
+    assert.deepEqual(
+      compacted().map((change) => change.key),
+      ['5:a:b\u0000c:x:1'],
+    );
+    const restored = new ListStore<string>('events', () => undefined);
+    for (const change of compacted()) restored.restore(change.key, change.value);
+    assert.deepEqual(restored.get('a:b\u0000c'), ['X']);
+    assert.ok(restored.has('a:b\u0000c', 'x:1'));
+    for (const key of ['user-1', '9:u1:a', '2:u1a', ':u1:a'])
+      assert.throws(
+        () => restored.restore(key, { seq: 0, value: 'A' }),
+        /not a list element's changelog key/,
+      );
   });
 });
