@@ -21,7 +21,7 @@ import { SchemaRegistry } from '../schemas/registry.ts';
 import { topicSerde, topics } from '../schemas/topics.ts';
 import { firstEventTime, producePaced, produceTables, recentSimulation } from '../simulator/kafka.ts';
 import { up } from '../stack/stack.ts';
-import { provision } from '../topology/job.ts';
+import { deprovision, provision } from '../topology/job.ts';
 import { scanVersions } from '../udfs/models.ts';
 import type { ModelName } from '../udfs/onnx.ts';
 
@@ -180,6 +180,7 @@ async function runRate(base: Config, rate: number, options: ServingBenchOptions)
     await producer.disconnect();
     await reader.disconnect();
     registry.close();
+    await deprovision(config);
   }
 }
 

@@ -28,7 +28,7 @@ import { quantile } from '../core/quantile.ts';
 import { topics } from '../schemas/topics.ts';
 import { produceSimulation, recentSimulation } from '../simulator/kafka.ts';
 import { up } from '../stack/stack.ts';
-import { provision } from '../topology/job.ts';
+import { deprovision, provision } from '../topology/job.ts';
 import { watchLatency } from './latency-watcher.ts';
 import { rampAndHold, type Threshold, tally, thresholds } from './traffic.ts';
 import { attack, ensureVegeta, stageRequests } from './vegeta.ts';
@@ -335,13 +335,23 @@ function describe(r: LoadResult): string {
   );
 }
 
+/** A load run on an app id and database of its own, deleted afterwards (the results are what is kept). */
+async function isolatedRun(base: Config, vegeta: string, rate: number, options: LoadRunOptions) {
+  const config = runConfig(base, rate);
+  try {
+    return await loadRun(config, vegeta, rate, options);
+  } finally {
+    await deprovision(config);
+  }
+}
+
 export async function benchLoad(config: Config, options: LoadOptions): Promise<void> {
   const vegeta = await ensureVegeta(config);
   await up(config);
   const before = machine();
   const failed: number[] = [];
   for (const rate of options.rates) {
-    const result = await loadRun(runConfig(config, rate), vegeta, rate, options);
+    const result = await isolatedRun(config, vegeta, rate, options);
     console.log(describe(result));
     if (!result.thresholds_passed) failed.push(result.rate_events_per_s);
     await write(
@@ -354,7 +364,7 @@ export async function benchLoad(config: Config, options: LoadOptions): Promise<v
     const { from, to, step } = options.findMax;
     const steps: LoadResult[] = [];
     for (let rate = from; rate <= to; rate += step) {
-      const result = await loadRun(runConfig(config, rate), vegeta, rate, options);
+      const result = await isolatedRun(config, vegeta, rate, options);
       console.log(describe(result));
       steps.push(result);
       if (!result.sustained) break;

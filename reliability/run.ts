@@ -31,14 +31,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { exited, spawnEncore, stopChild } from '../cli/child.ts';
 import { ClickHouse, sqlString } from '../clients/clickhouse.ts';
-import { Admin, type ConsumedRecord, followTopic, type OutgoingRecord, Producer } from '../clients/kafka.ts';
+import { type ConsumedRecord, followTopic, type OutgoingRecord, Producer } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { logger } from '../core/log.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import { AvroSerde } from '../schemas/serde.ts';
 import { topicSerde, topics, valueSubject } from '../schemas/topics.ts';
 import { firstEventTime, producePaced, produceTables } from '../simulator/kafka.ts';
-import { provision } from '../topology/job.ts';
+import { deprovision, provision } from '../topology/job.ts';
 import { type Expected, expectedOutputs, type Ledger } from './expected.ts';
 import { asVersion2, LISTENING_EVENT_V2, type Plan, PROBE_HEADER, type Probe } from './plan.ts';
 
@@ -634,22 +634,13 @@ export class LiveRun {
     this.stopReading.abort();
     await this.reading;
     await this.producer.disconnect();
-    if (!this.options.keep) {
-      await this.db
-        .command(`DROP DATABASE IF EXISTS ${this.config.clickhouse.database}`)
-        .catch(() => undefined);
-      const admin = new Admin(this.config);
-      try {
-        const cluster = await admin.describeCluster();
-        await admin.deleteTopics(
-          cluster.topics
-            .map((topic) => topic.name)
-            .filter((name) => name.startsWith(`${this.config.appId}-`)),
-        );
-      } finally {
-        await admin.close();
-      }
-    }
+    if (!this.options.keep)
+      await deprovision(this.config).catch((error: Error) =>
+        log.warn(
+          { run: this.config.appId, err: error.message },
+          "could not delete the run's topics and database",
+        ),
+      );
     await this.db.close();
     this.registry.close();
   }

@@ -5,6 +5,7 @@
  * Each has its own consumer group, so they scale and fail over independently; stopping (SIGTERM) commits
  * what each finished. If one of them fails, the others are stopped and the error is thrown.
  */
+import { ClickHouse } from '../clients/clickhouse.ts';
 import { Admin, followTopic } from '../clients/kafka.ts';
 import type { Config } from '../core/config.ts';
 import { logger } from '../core/log.ts';
@@ -34,6 +35,29 @@ export async function provision(config: Config): Promise<void> {
   const admin = new Admin(config);
   try {
     await admin.ensureTopics(Object.values(topics(config)));
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * Deletes what a run of the application left behind: every topic named `<appId>-…` (its internal topics
+ * included) and its ClickHouse database. For benchmark and test runs on their own app id: left in place,
+ * thousands of their partitions slow the broker for every later run.
+ */
+export async function deprovision(config: Config): Promise<void> {
+  const db = new ClickHouse(config, { database: null });
+  try {
+    await db.command(`DROP DATABASE IF EXISTS ${config.clickhouse.database}`);
+  } finally {
+    await db.close();
+  }
+  const admin = new Admin(config);
+  try {
+    const cluster = await admin.describeCluster();
+    await admin.deleteTopics(
+      cluster.topics.map((topic) => topic.name).filter((name) => name.startsWith(`${config.appId}-`)),
+    );
   } finally {
     await admin.close();
   }
