@@ -162,22 +162,23 @@ export async function attack(
     at += stage.seconds;
     const output = path.join(dir, `stage-${index}.bin`);
     outputs.push(output);
-    runs.push(
-      run(
-        vegeta,
-        [
-          'attack',
-          '-lazy',
-          '-format=json',
-          `-name=${index}`,
-          // No -duration: the stage ends when its bodies run out, so a vegeta that fell behind (starved of
-          // CPU) sends its last requests late, where they count as send lag, rather than dropping them.
-          `-rate=${count}/${stage.seconds}s`,
-          `-output=${output}`,
-        ],
-        { stdin: targets(url, slice) },
-      ),
+    const running = run(
+      vegeta,
+      [
+        'attack',
+        '-lazy',
+        '-format=json',
+        `-name=${index}`,
+        // No -duration: the stage ends when its bodies run out, so a vegeta that fell behind (starved of
+        // CPU) sends its last requests late, where they count as send lag, rather than dropping them.
+        `-rate=${count}/${stage.seconds}s`,
+        `-output=${output}`,
+      ],
+      { stdin: targets(url, slice) },
     );
+    // Awaited below, with the others; until then a stage that fails early must not count as unhandled.
+    running.catch(() => undefined);
+    runs.push(running);
   }
   await Promise.all(runs);
   const json = await run(vegeta, ['encode', '--to=json', ...outputs], {});
@@ -186,17 +187,15 @@ export async function attack(
     .filter((line) => line.length > 0)
     .map((line) => JSON.parse(line) as VegetaResult)
     .filter((result) => !(result.method === '' && result.error === NO_TARGETS))
-    .map((result) => {
-      return {
-        stage: Number(result.attack),
-        seq: result.seq,
-        sentAt: Date.parse(result.timestamp),
-        latencyMs: result.latency / 1e6,
-        code: result.code,
-        body: result.body ? Buffer.from(result.body, 'base64').toString() : '',
-        error: result.error,
-      };
-    });
+    .map((result) => ({
+      stage: Number(result.attack),
+      seq: result.seq,
+      sentAt: Date.parse(result.timestamp),
+      latencyMs: result.latency / 1e6,
+      code: result.code,
+      body: result.body ? Buffer.from(result.body, 'base64').toString() : '',
+      error: result.error,
+    }));
 }
 
 /** vegeta's JSON targets, one line each. */
