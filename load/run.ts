@@ -64,7 +64,7 @@ export interface LoadResult {
   rate_events_per_s: number;
   events_posted: number;
   events_rejected: number;
-  /** Requests the load generator planned but could not send in their stage's time. */
+  /** Requests planned but not made (a stage sends its requests late rather than drop them). */
   requests_unsent: number;
   /** p99 of how late requests left against their pace (ms). */
   send_lag_p99_ms: number;
@@ -224,11 +224,9 @@ export async function loadRun(
       rate_events_per_s: rate,
       events_posted: traffic.accepted,
       events_rejected: traffic.rejected,
-      requests_unsent: traffic.requestsPlanned - traffic.requestsSent,
+      requests_unsent: traffic.requestsUnsent,
       send_lag_p99_ms: traffic.sendLagP99Ms,
-      collector_failed_rate: traffic.requestsSent
-        ? round((traffic.failed / traffic.requestsSent) * 1000) / 1000
-        : 1,
+      collector_failed_rate: round(traffic.failedRate * 1000) / 1000,
       collector_p50_ms: traffic.collectorP50Ms,
       collector_p99_ms: traffic.collectorP99Ms,
       recommendations: watcher.recommendations(),

@@ -27,6 +27,10 @@ export interface Tally {
   rejected: number;
   /** Requests with no answer or an answer other than 202, 207 and 400. */
   failed: number;
+  /** `failed` as a share of the requests sent (1 when none was sent). */
+  failedRate: number;
+  /** Requests planned that vegeta did not make. */
+  requestsUnsent: number;
   collectorP50Ms: number;
   collectorP99Ms: number;
   /** p99 of how late requests left against their stage's pace: vegeta could not keep the rate. */
@@ -66,12 +70,15 @@ export function tally(stages: readonly Stage[], hits: readonly Hit[], batch: num
   lags.sort((a, b) => a - b);
   const at = (sorted: number[], q: number) =>
     sorted.length ? Math.round(quantile(sorted, q) * 10) / 10 : Number.NaN;
+  const requestsPlanned = stages.reduce((sum, stage) => sum + stageRequests(stage), 0);
   return {
-    requestsPlanned: stages.reduce((sum, stage) => sum + stageRequests(stage), 0),
+    requestsPlanned,
     requestsSent: hits.length,
     accepted,
     rejected,
     failed,
+    failedRate: hits.length ? failed / hits.length : 1,
+    requestsUnsent: requestsPlanned - hits.length,
     collectorP50Ms: at(latencies, 0.5),
     collectorP99Ms: at(latencies, 0.99),
     sendLagP99Ms: at(lags, 0.99),
@@ -93,21 +100,21 @@ export interface Threshold {
 
 /**
  * The run fails when the collector failed or refused valid traffic, when the load generator did not send
- * every request it planned or sent them late, or when the end-to-end p99 is over `p99Ms` (or nothing was measured).
+ * every request it planned or sent them late, or when the end-to-end p99 is over `p99Ms` (or nothing was
+ * measured).
  */
 export function thresholds(
   traffic: Tally,
   endToEnd: { measured: number; p99Ms: number },
   p99Ms: number,
 ): Threshold[] {
-  const failedRate = traffic.requestsSent ? traffic.failed / traffic.requestsSent : 1;
   return [
     {
       of: 'traffic',
       name: 'collector failures (share of requests)',
       limit: '< 0.001',
-      value: failedRate,
-      passed: failedRate < 0.001,
+      value: traffic.failedRate,
+      passed: traffic.failedRate < 0.001,
     },
     {
       of: 'traffic',
@@ -120,8 +127,8 @@ export function thresholds(
       of: 'traffic',
       name: 'requests not sent',
       limit: '= 0',
-      value: traffic.requestsPlanned - traffic.requestsSent,
-      passed: traffic.requestsSent === traffic.requestsPlanned,
+      value: traffic.requestsUnsent,
+      passed: traffic.requestsUnsent === 0,
     },
     {
       of: 'traffic',

@@ -24,7 +24,10 @@ const GO_FALLBACK = '/usr/local/go/bin/go';
 
 const log = logger('vegeta');
 
-/** A child process run to its end: its stdout, or an error with the end of its stderr. */
+/**
+ * A child process run to its end: its stdout, or an error with the end of its stderr. Not stack/install.ts's
+ * `run`: this one streams its input (a stage's targets) and takes output past execFile's buffer.
+ */
 function run(
   command: string,
   args: string[],

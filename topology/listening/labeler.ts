@@ -92,8 +92,9 @@ export function labeler(
     let context: ProcessorContext<string, DisengagementLabel>;
     const decideDue = (now: number) => {
       for (const user of points.keys()) {
-        const waiting = points.get(user);
-        const due = waiting.filter((p) => p.t + rules.horizonMs + rules.graceMs <= now);
+        const due: ScoringPoint[] = [];
+        const left: ScoringPoint[] = [];
+        for (const p of points.get(user)) (p.t + rules.horizonMs + rules.graceMs <= now ? due : left).push(p);
         if (due.length === 0) continue;
         const timeline = byTime(timelines.get(user));
         for (const point of due) {
@@ -107,8 +108,7 @@ export function labeler(
           };
           context.forward({ key: user, value: label, timestamp: point.t, headers: {} });
         }
-        points.removeWhere(user, (p) => due.includes(p));
-        const left = waiting.filter((p) => !due.includes(p));
+        for (const point of due) points.remove(user, point.eventId);
         const oldest = Math.min(...left.map((p) => p.t));
         timelines.removeWhere(user, (e) => left.length === 0 || e.t < oldest);
       }

@@ -41,7 +41,7 @@ export function byTime<E extends TimelineEvent>(events: readonly E[]): E[] {
 }
 
 export function mergeByTime(a: readonly TimelineEvent[], b: readonly TimelineEvent[]): TimelineEvent[] {
-  return [...a, ...b].sort((x, y) => x.t - y.t);
+  return byTime([...a, ...b]);
 }
 
 export interface Play {

@@ -114,11 +114,11 @@ export interface ListElement<V> {
 
 /**
  * Lists per key whose elements have ids (unique within their key). The changelog holds one record per
- * element, under `<length of key>:<key>:<id>`, not the whole list: adding to a long list writes one small record instead
- * of rewriting the list, and removing one writes a tombstone. For state that grows and shrinks an element at
- * a time, such as a listener's recent events. Elements keep the order they were first added in, restored
- * included (their place is stored with them). Values are never mutated in place: the changelog may not have
- * serialized them yet.
+ * element, under `<length of key>:<key>:<id>`, not the whole list: adding to a long list writes one small
+ * record instead of rewriting the list, and removing one writes a tombstone. For state that grows and
+ * shrinks an element at a time, such as a listener's recent events. Elements keep the order they were first
+ * added in, restored included (their place is stored with them). Values are never mutated in place: the
+ * changelog may not have serialized them yet.
  */
 export class ListStore<V> implements StateStore {
   readonly name: string;
@@ -169,19 +169,17 @@ export class ListStore<V> implements StateStore {
 
   /** Removes one element. */
   remove(key: string, id: string): void {
-    this.removeWhere(key, (_, elementId) => elementId === id);
+    const elements = this.data.get(key);
+    if (!elements?.delete(id)) return;
+    this.log(elementKey(key, id), null);
+    if (elements.size === 0) this.forget(key);
   }
 
   /** Removes the key's elements that `drop` selects. */
   removeWhere(key: string, drop: (value: V, id: string) => boolean): void {
     const elements = this.data.get(key);
     if (!elements) return;
-    for (const [id, element] of [...elements]) {
-      if (!drop(element.value, id)) continue;
-      elements.delete(id);
-      this.log(elementKey(key, id), null);
-    }
-    if (elements.size === 0) this.forget(key);
+    for (const [id, element] of [...elements]) if (drop(element.value, id)) this.remove(key, id);
   }
 
   /** Removes every element of the key. */
@@ -194,7 +192,7 @@ export class ListStore<V> implements StateStore {
     return [...this.data.keys()];
   }
 
-  /** Keys with at least one element. */
+  /** How many keys have elements. */
   get size(): number {
     return this.data.size;
   }
