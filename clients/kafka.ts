@@ -251,15 +251,23 @@ export class Producer {
   >();
   private nextId = 0;
 
-  /** `transactionalId` makes the producer transactional (exactly-once); it fences older holders of the id. */
-  constructor(config: Config, clientId: string, options: { transactionalId?: string } = {}) {
+  /**
+   * `transactionalId` makes the producer transactional (exactly-once); it fences older holders of the id.
+   * `lingerMs` (default 5) is how long a record waits for others to share its batch: 0 for a caller that
+   * hands records over in bulk and then waits for them (a commit), where lingering only adds latency.
+   */
+  constructor(
+    config: Config,
+    clientId: string,
+    options: { transactionalId?: string; lingerMs?: number } = {},
+  ) {
     this.config = config;
     this.client = new Kafka.Producer(
       {
         ...baseConfig(config, clientId),
         dr_cb: true,
         'enable.idempotence': true,
-        'linger.ms': 5,
+        'linger.ms': options.lingerMs ?? 5,
         'message.max.bytes': MAX_RECORD_BYTES,
         ...(options.transactionalId
           ? // A crashed holder's open transaction blocks read_committed readers until this passes.

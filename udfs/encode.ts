@@ -306,8 +306,8 @@ const ENCODE: Record<InputName, (encoder: Encoder, points: readonly SessionFeatu
   },
 };
 
-/** Refuses points the model cannot read, before any tensor is built. */
-function check(metadata: ModelMetadata, points: readonly SessionFeatures[]) {
+/** Refuses points the model cannot read, before any tensor is built: EncoreError(MODEL_INVALID). */
+export function checkPoints(metadata: ModelMetadata, points: readonly SessionFeatures[]) {
   const { version, numeric } = metadata.featureSpec;
   for (const point of points) {
     if (point.featureSpec !== version)
@@ -337,7 +337,7 @@ export function encodeFeatures(
   metadata: ModelMetadata,
   points: readonly SessionFeatures[],
 ): Record<string, ort.Tensor> {
-  check(metadata, points);
+  checkPoints(metadata, points);
   const encoder = encoderOf(metadata);
   const feeds: Record<string, ort.Tensor> = {};
   for (const { name } of metadata.inputs) feeds[name] = ENCODE[name as InputName](encoder, points);

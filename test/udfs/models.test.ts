@@ -111,6 +111,36 @@ describe('serving the newest version', () => {
     }
   });
 
+  it('runs calls made together (one per task) as one model call, each getting its own rows', async () => {
+    const registry = newRegistry(await modelsDir(newer));
+    await registry.start();
+    const { disengagement } = registry.current();
+    const { points, expected } = models.cases[newer]!.disengagement;
+    const modelCalls = async () => {
+      const { values } = await metrics.getSingleMetric('encore_inference_duration_seconds')!.get();
+      return (values as { metricName?: string; labels: Record<string, unknown>; value: number }[])
+        .filter((v) => v.metricName?.endsWith('_count'))
+        .filter((v) => v.labels.model === 'disengagement' && v.labels.version === newer)
+        .reduce((sum, v) => sum + v.value, 0);
+    };
+    const before = await modelCalls();
+    const bounds = [0, 9, 10, 25, points.length];
+    const calls = bounds.slice(1).map((end, i) => disengagement!.score(points.slice(bounds[i], end)));
+    // A call the model cannot read fails alone, not the batch it would have joined.
+    await assert.rejects(
+      disengagement!.score([{ ...points[0]!, featureSpec: 'session-elsewhere' }]),
+      (error: unknown) => isEncoreError(error, 'ENCORE_MODEL_INVALID'),
+    );
+    const parts = await Promise.all(calls);
+    assert.equal((await modelCalls()) - before, 1, 'one model call for the four calls');
+    assert.deepEqual(
+      parts.map((p) => p.length),
+      [9, 1, 15, points.length - 25],
+    );
+    const difference = maxDifference(Float32Array.from(parts.flatMap((p) => Array.from(p))), expected);
+    assert.ok(difference <= TOLERANCE, `max difference ${difference}`);
+  });
+
   it('searches its version’s song embeddings and looks songs up', async () => {
     const registry = newRegistry(models.dir);
     await registry.start();

@@ -51,7 +51,7 @@ import {
   restoredRecords,
   restoreSeconds,
 } from './metrics.ts';
-import { type NodeStats, sumNodeStats, Task } from './task.ts';
+import { flushTasks, type NodeStats, sumNodeStats, Task } from './task.ts';
 import type { SubTopology, Topology, ValueSerde } from './topology.ts';
 
 const log = logger('streams');
@@ -227,6 +227,9 @@ export class KafkaStreams {
     const exactlyOnce = streams.guarantee === 'exactly-once';
     this.producer = new Producer(this.config, `streams-${streams.instanceId}`, {
       ...(exactlyOnce ? { transactionalId: `${this.config.appId}-${streams.instanceId}` } : {}),
+      // Outputs are handed over per poll, in bulk, and a commit waits for them: lingering would only delay
+      // it (about 9 ms of a 25 ms commit to 60 partitions, measured).
+      lingerMs: 0,
     });
     this.consumer = new Consumer(this.config, `streams-${streams.instanceId}`, {
       groupId: this.config.appId,
@@ -282,7 +285,7 @@ export class KafkaStreams {
         for (const task of this.tasks.values()) task.punctuateWallClock();
         // Asynchronous work (micro-batched inference) completes per poll, not per commit: its outputs then
         // leave with this poll's and wait for nothing but the next commit.
-        for (const task of this.tasks.values()) await task.flush();
+        await flushTasks(this.tasks.values());
         processed += records.length;
         if (commit) {
           const deadLettered = await this.unlessStopped(signal, () => commit.sent);
@@ -717,7 +720,7 @@ export class KafkaStreams {
    * and wait for it).
    */
   private async startCommit(): Promise<{ sent: Promise<number> }> {
-    for (const task of this.tasks.values()) await task.flush();
+    await flushTasks(this.tasks.values());
     await this.sendBuffered();
     const pending: PendingCommit = {
       sending: this.sending.splice(0),

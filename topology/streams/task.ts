@@ -54,6 +54,16 @@ interface Schedule {
   node: string;
 }
 
+/**
+ * Completes every task's asynchronous work at once, so that their model calls share micro-batches; waits
+ * for all of them before reporting the first failure.
+ */
+export async function flushTasks(tasks: Iterable<Task>): Promise<void> {
+  const results = await Promise.allSettled([...tasks].map((task) => task.flush()));
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
 export class Task {
   readonly id: string;
   readonly partition: number;

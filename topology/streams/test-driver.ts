@@ -6,7 +6,7 @@
  */
 import type { StreamRecord } from './api.ts';
 import type { KeyValueStore, SessionStore } from './stores.ts';
-import { type NodeStats, sumNodeStats, Task } from './task.ts';
+import { flushTasks, type NodeStats, sumNodeStats, Task } from './task.ts';
 import type { Topology } from './topology.ts';
 
 export interface TestRecord<V> {
@@ -96,7 +96,7 @@ export class TopologyTestDriver {
   }
 
   async flush(): Promise<void> {
-    for (const task of this.tasks.values()) await task.flush();
+    await flushTasks(this.tasks.values());
     this.drain();
   }
 
