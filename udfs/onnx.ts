@@ -92,9 +92,9 @@ interface QueuedCall {
 /**
  * A session with its metadata: micro-batched runs, metrics, and a release that waits for runs in flight.
  *
- * Calls made while the event loop is busy elsewhere are run together: every task of the runtime flushes at
- * once, so their points (a few dozen each) share one model call instead of one call per task. Per point, a
- * batch of 100 costs about half of a batch of 16 (bench/results/udf.json).
+ * Calls made together are run together: every task of the runtime flushes at once, and their points share
+ * one model call instead of one call each (a point alone costs twice what it costs in a batch of 16 or more,
+ * bench/results/udf.json; the user tower's calls were a few points each).
  */
 class ModelSession {
   readonly metadata: ModelMetadata;

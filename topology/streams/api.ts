@@ -6,7 +6,8 @@
  * returns, so a record's effects are complete when the task moves on. Work that is asynchronous (ONNX
  * inference, micro-batched across users) belongs in `flush`: the task calls every processor's `flush` once
  * per input batch, in topological order, and awaits it before committing; a processor may buffer records in
- * `process` and forward their results from `flush`.
+ * `process` and forward their results from `flush`. The runtime flushes all its tasks at once, so the
+ * flushes of different tasks interleave at their awaits (and their model calls share batches).
  */
 
 export type Headers = Record<string, string>;

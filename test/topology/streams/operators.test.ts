@@ -324,6 +324,60 @@ describe('process() and punctuation', () => {
     assert.deepEqual(out.readValues(), ['wall@60000:2', 'wall@60000:2']);
   });
 
+  it("flushes every task at once (their model calls can share a batch), and reports a failure after the others' flushes end", async () => {
+    const steps: string[] = [];
+    const buffering = (fail: (key: string) => boolean) => () => {
+      let context: ProcessorContext<string, string>;
+      let buffered: { key: string; value: string; timestamp: number; headers: Record<string, string> }[] = [];
+      return {
+        init(ctx: ProcessorContext<string, string>) {
+          context = ctx;
+        },
+        process(record: (typeof buffered)[number]) {
+          buffered.push(record);
+        },
+        async flush() {
+          const records = buffered;
+          buffered = [];
+          if (records.length === 0) return;
+          steps.push(`start ${records[0]!.key}`);
+          await new Promise((resolve) => setImmediate(resolve));
+          if (records.some((r) => fail(r.key))) throw new Error(`flush of ${records[0]!.key} failed`);
+          steps.push(`end ${records[0]!.key}`);
+          for (const record of records) context.forward({ ...record, value: `${record.value}!` });
+        },
+      };
+    };
+    const run = async (fail: (key: string) => boolean) => {
+      steps.length = 0;
+      const builder = new StreamsBuilder('app');
+      builder.stream<string>('in').process(buffering(fail)).to('out');
+      const driver = new TopologyTestDriver(builder.build(), { partitions: 2 });
+      const input = driver.createInputTopic<string>('in');
+      // 'a' and 'b' land on different partitions of the driver, hence in different tasks.
+      input.pipe('a', 'x', T0);
+      input.pipe('b', 'y', T0);
+      return { driver, out: driver.createOutputTopic<string>('out') };
+    };
+
+    const { driver, out } = await run(() => false);
+    await driver.flush();
+    assert.deepEqual(
+      steps.slice(0, 2).sort(),
+      ['start a', 'start b'],
+      'both flushes began before either ended',
+    );
+    assert.deepEqual(out.readValues().sort(), ['x!', 'y!']);
+
+    const failing = await run((key) => key === 'a');
+    await assert.rejects(failing.driver.flush(), /flush of a failed/);
+    assert.ok(
+      steps.includes('end b'),
+      "the other task's flush ran to its end before the failure was reported",
+    );
+    assert.deepEqual(failing.out.readValues(), ['y!']);
+  });
+
   it('refuses a store the processor was not connected to', () => {
     const builder = new StreamsBuilder('app');
     builder.stream<string>('in').process(() => ({
