@@ -338,6 +338,14 @@ export function encodeFeatures(
   points: readonly SessionFeatures[],
 ): Record<string, ort.Tensor> {
   checkPoints(metadata, points);
+  return encodeCheckedFeatures(metadata, points);
+}
+
+/** `encodeFeatures` for points `checkPoints` already accepted (a model session checks each call's on arrival). */
+export function encodeCheckedFeatures(
+  metadata: ModelMetadata,
+  points: readonly SessionFeatures[],
+): Record<string, ort.Tensor> {
   const encoder = encoderOf(metadata);
   const feeds: Record<string, ort.Tensor> = {};
   for (const { name } of metadata.inputs) feeds[name] = ENCODE[name as InputName](encoder, points);

@@ -13,7 +13,7 @@ import { logger } from '../core/log.ts';
 import { registry } from '../core/metrics.ts';
 import type { SessionFeatures } from '../schemas/types.generated.ts';
 import { buildSongIndexOffThread, type SongIndex } from './ann.ts';
-import { checkPoints, encodeFeatures, type ModelMetadata, readModelMetadata } from './encode.ts';
+import { checkPoints, encodeCheckedFeatures, type ModelMetadata, readModelMetadata } from './encode.ts';
 import { loadSongEmbeddings, SONG_EMBEDDINGS_FILE, type SongEmbeddings } from './song-embeddings.ts';
 
 const log = logger('onnx');
@@ -176,7 +176,7 @@ class ModelSession {
     for (let start = 0; start < points.length; start += this.maxBatch) {
       const chunk = points.slice(start, start + this.maxBatch);
       const began = performance.now();
-      const feeds = encodeFeatures(this.metadata, chunk);
+      const feeds = encodeCheckedFeatures(this.metadata, chunk);
       let output: ort.Tensor | undefined;
       try {
         output = (await this.session.run(feeds))[outputName];

@@ -29,7 +29,7 @@ import type {
 } from '../../schemas/types.generated.ts';
 import type { Processor, ProcessorContext, StreamRecord } from '../streams/api.ts';
 import type { ListStore } from '../streams/stores.ts';
-import { byTime, type Play, segmentPlays, type TimelineEvent, timelineEvent } from './timeline.ts';
+import { earliestFirst, type Play, segmentPlays, type TimelineEvent, timelineEvent } from './timeline.ts';
 
 export const FEEDBACK_RECOMMENDATIONS_STORE = 'feedback-recommendations';
 export const FEEDBACK_EVENTS_STORE = 'feedback-events';
@@ -145,7 +145,7 @@ export function feedbackCollector(
 
     /** Decides what the listener's events now decide, and forgets what no open recommendation needs. */
     const update = (user: string, now: number) => {
-      const pending = byTime(events.get(user));
+      const pending = events.get(user).sort(earliestFirst);
       const open: OpenRecommendation[] = [];
       // Stored values are never mutated (the changelog may not have serialized them yet): settle a copy.
       for (const stored of recommendations.get(user)) {

@@ -17,7 +17,7 @@ import type { SessionUpdate } from '../streams/operators.ts';
 import type { ListStore } from '../streams/stores.ts';
 import { sessionId } from './features.ts';
 import type { SessionState } from './session.ts';
-import { type BurstRule, byTime, segmentPlays, skipBursts, type TimelineEvent } from './timeline.ts';
+import { type BurstRule, earliestFirst, segmentPlays, skipBursts, type TimelineEvent } from './timeline.ts';
 
 export const LABEL_POINTS_STORE = 'label-points';
 export const LABEL_TIMELINE_STORE = 'label-timeline';
@@ -96,7 +96,7 @@ export function labeler(
         const left: ScoringPoint[] = [];
         for (const p of points.get(user)) (p.t + rules.horizonMs + rules.graceMs <= now ? due : left).push(p);
         if (due.length === 0) continue;
-        const timeline = byTime(timelines.get(user));
+        const timeline = timelines.get(user).sort(earliestFirst);
         for (const point of due) {
           const label: DisengagementLabel = {
             eventId: point.eventId,

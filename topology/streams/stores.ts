@@ -137,7 +137,7 @@ export class ListStore<V> implements StateStore {
     this.log = log;
   }
 
-  /** The key's elements in the order they were first added (empty when it has none). */
+  /** The key's elements in the order they were first added (empty when it has none), in a new array. */
   get(key: string): V[] {
     const elements = this.data.get(key);
     if (!elements) return [];
